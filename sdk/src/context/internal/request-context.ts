@@ -1,0 +1,75 @@
+import { ScopedSharedState, type SharedStateAccessHook } from '../../shared-state/internal/shared-state.js';
+import type { SharedState, SharedStateStore } from '../../shared-state/types.js';
+import type { RequestContext, RequestContextSnapshot, RequestContextValues, ValueKey } from '../types.js';
+
+/** The identity part of a request context. */
+export interface RequestIdentity {
+  requestId: string;
+  correlationId: string;
+  tenantId: string;
+  userId: string;
+  jobId: string | undefined;
+  traceId: string;
+}
+
+/** The RequestContext bound by withRequestContext(); one instance per request. */
+export class RequestContextImpl implements RequestContext {
+  readonly requestId: string;
+  readonly correlationId: string;
+  readonly tenantId: string;
+  readonly userId: string;
+  readonly jobId: string | undefined;
+  readonly traceId: string;
+  readonly #values: Map<string, unknown>;
+  readonly #store: SharedStateStore;
+  readonly #onSharedStateAccess: SharedStateAccessHook | undefined;
+  #sharedState: SharedState | undefined;
+
+  constructor(identity: RequestIdentity, values: Iterable<[string, unknown]>, store: SharedStateStore, onSharedStateAccess?: SharedStateAccessHook) {
+    this.requestId = identity.requestId;
+    this.correlationId = identity.correlationId;
+    this.tenantId = identity.tenantId;
+    this.userId = identity.userId;
+    this.jobId = identity.jobId;
+    this.traceId = identity.traceId;
+    this.#values = new Map(values);
+    this.#store = store;
+    this.#onSharedStateAccess = onSharedStateAccess;
+  }
+
+  get sharedState(): SharedState {
+    // Created on first use: most requests never touch SharedState.
+    this.#sharedState ??= new ScopedSharedState(this.#store, { tenantId: this.tenantId, userId: this.userId }, this.#onSharedStateAccess);
+    return this.#sharedState;
+  }
+
+  get<K extends ValueKey>(key: K): RequestContextValues[K] | undefined {
+    return this.#values.get(key) as RequestContextValues[K] | undefined;
+  }
+
+  set<K extends ValueKey>(key: K, value: RequestContextValues[K]): void {
+    if (typeof key !== 'string') throw new TypeError(`Request context keys are strings; got ${typeof key}.`);
+    this.#values.set(key, value);
+  }
+
+  values(): Partial<RequestContextValues> {
+    return Object.fromEntries(this.#values);
+  }
+
+  /** A structured-clone-safe copy for workers and child processes. */
+  toSnapshot(): RequestContextSnapshot {
+    return {
+      requestId: this.requestId,
+      correlationId: this.correlationId,
+      tenantId: this.tenantId,
+      userId: this.userId,
+      ...(this.jobId === undefined ? {} : { jobId: this.jobId }),
+      traceId: this.traceId,
+      values: Object.fromEntries(this.#values),
+    };
+  }
+
+  toJSON(): RequestIdentity {
+    return { requestId: this.requestId, correlationId: this.correlationId, tenantId: this.tenantId, userId: this.userId, jobId: this.jobId, traceId: this.traceId };
+  }
+}

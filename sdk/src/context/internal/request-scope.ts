@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import { context, propagation, SpanStatusCode, trace, type Attributes, type Baggage, type Context, type Link, type Span, type SpanKind } from '@opentelemetry/api';
+import { RequestContextMissingError } from '../../errors/errors.js';
+import { getRuntime } from '../../tracing/internal/runtime.js';
+import type { RequestContext, RequestContextInit, RequestContextValues, ValueKey } from '../types.js';
+import { ATTR, BAGGAGE, CORRELATION_ID_PATTERN, REQUEST_CONTEXT_KEY } from './keys.js';
+import { RequestContextImpl } from './request-context.js';
+
+/** How the edge adapters (HTTP, WebSocket, workers) shape a request span. */
+export interface RequestSpanOptions {
+  kind?: SpanKind;
+  links?: Link[];
+  attributes?: Attributes;
+}
+
+/**
+ * Runs `fn` in a new request context: a fresh request id, a request span, the
+ * context under an OpenTelemetry context key and its identity in W3C baggage.
+ * The span ends when `fn` settles and records its error. Nesting makes a new
+ * request (new request id; the correlation id is inherited unless given);
+ * values are not inherited.
+ *
+ * Rejects with TypeError on a bad `init`, TracingNotStartedError before
+ * startTracing(), and with whatever `fn` throws.
+ *
+ * ```ts
+ * await withRequestContext({ tenantId: 'acme', userId: 'u1' }, async (ctx) => {
+ *   await ctx.sharedState.set('last-seen', Date.now());
+ * });
+ * ```
+ */
+export async function withRequestContext<T>(init: RequestContextInit, fn: (ctx: RequestContext) => T | Promise<T>): Promise<T> {
+  return runRequest(init, fn);
+}
+
+/** withRequestContext() with the span shape and parent an edge adapter chooses. */
+export async function runRequest<T>(
+  init: RequestContextInit,
+  fn: (ctx: RequestContext) => T | Promise<T>,
+  spanOptions: RequestSpanOptions = {},
+  parent: Context = context.active(),
+): Promise<T> {
+  const runtime = getRuntime('withRequestContext()');
+  assertInit(init);
+  if (typeof fn !== 'function') throw new TypeError('withRequestContext(init, fn): fn must be a function.');
+
+  const requestId = init.requestId ?? randomUUID();
+  const correlationId = init.correlationId ?? inheritedCorrelationId(parent) ?? requestId;
+  const identityAttributes: Attributes = {
+    [ATTR.requestId]: requestId,
+    [ATTR.correlationId]: correlationId,
+    [ATTR.tenantId]: init.tenantId,
+    [ATTR.userId]: init.userId,
+    [ATTR.requestSpan]: true,
+  };
+  if (init.jobId !== undefined) identityAttributes[ATTR.jobId] = init.jobId;
+  const span = runtime.tracer.startSpan(
+    init.name ?? 'request',
+    { kind: spanOptions.kind, links: spanOptions.links, attributes: { ...spanOptions.attributes, ...identityAttributes } },
+    parent,
+  );
+  const ctx = new RequestContextImpl(
+    { requestId, correlationId, tenantId: init.tenantId, userId: init.userId, jobId: init.jobId, traceId: span.spanContext().traceId },
+    Object.entries(init.values ?? {}),
+    runtime.store,
+  );
+  const bound = propagation.setBaggage(trace.setSpan(parent, span).setValue(REQUEST_CONTEXT_KEY, ctx), identityBaggage(propagation.getBaggage(parent), ctx));
+  try {
+    return await context.with(bound, fn, undefined, ctx);
+  } catch (error) {
+    recordError(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+/**
+ * The request context bound to the running code.
+ * Throws RequestContextMissingError outside a request.
+ */
+export function getRequestContext(): RequestContext {
+  const ctx = tryGetRequestContext();
+  if (!ctx) throw new RequestContextMissingError('getRequestContext()');
+  return ctx;
+}
+
+/** The request context bound to the running code, or undefined outside a request. */
+export function tryGetRequestContext(): RequestContext | undefined {
+  return requestContextOf(context.active());
+}
+
+/** The request context stored in an OpenTelemetry context, if any. */
+export function requestContextOf(otelContext: Context): RequestContextImpl | undefined {
+  return otelContext.getValue(REQUEST_CONTEXT_KEY) as RequestContextImpl | undefined;
+}
+
+/**
+ * A request-scoped value of the current request, or `fallback` when unset.
+ * Throws RequestContextMissingError outside a request.
+ */
+export function getFromContext<K extends ValueKey>(key: K, fallback?: RequestContextValues[K]): RequestContextValues[K] | undefined {
+  const ctx = tryGetRequestContext();
+  if (!ctx) throw new RequestContextMissingError(`getFromContext('${key}')`);
+  const value = ctx.get(key);
+  return value === undefined ? fallback : value;
+}
+
+/**
+ * Merges values into the current request's context (visible to the rest of
+ * this request only) and returns the context.
+ * Throws RequestContextMissingError outside a request.
+ */
+export function updateRequestContext(values: Partial<RequestContextValues>): RequestContext {
+  const ctx = tryGetRequestContext();
+  if (!ctx) throw new RequestContextMissingError('updateRequestContext()');
+  if (values === null || typeof values !== 'object') throw new TypeError('updateRequestContext(values): values must be an object of request-scoped values.');
+  for (const [key, value] of Object.entries(values)) ctx.set(key, value);
+  return ctx;
+}
+
+/**
+ * Binds `fn` to the current request, for callback and pooled APIs that run
+ * callbacks outside the caller's async context.
+ * Throws RequestContextMissingError outside a request.
+ */
+export function bindToRequest<F extends (...args: never[]) => unknown>(fn: F): F {
+  if (!tryGetRequestContext()) throw new RequestContextMissingError('bindToRequest()');
+  return context.bind(context.active(), fn);
+}
+
+function assertInit(init: RequestContextInit): void {
+  if (init === null || typeof init !== 'object') throw new TypeError('withRequestContext(init, fn): init must be an object with tenantId and userId.');
+  for (const field of ['tenantId', 'userId'] as const) {
+    if (typeof init[field] !== 'string' || init[field].length === 0) throw new TypeError(`withRequestContext: init.${field} must be a non-empty string.`);
+  }
+  for (const field of ['jobId', 'requestId', 'correlationId', 'name'] as const) {
+    const value = init[field];
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) throw new TypeError(`withRequestContext: init.${field} must be a non-empty string when given.`);
+  }
+  if (init.values !== undefined && (init.values === null || typeof init.values !== 'object')) throw new TypeError('withRequestContext: init.values must be an object when given.');
+}
+
+/** The enclosing request's correlation id, else a valid one from (already trusted) baggage. */
+function inheritedCorrelationId(parent: Context): string | undefined {
+  const enclosing = requestContextOf(parent);
+  if (enclosing) return enclosing.correlationId;
+  const inbound = propagation.getBaggage(parent)?.getEntry(BAGGAGE.correlationId)?.value;
+  return inbound !== undefined && CORRELATION_ID_PATTERN.test(inbound) ? inbound : undefined;
+}
+
+function identityBaggage(inherited: Baggage | undefined, ctx: RequestContextImpl): Baggage {
+  let baggage = (inherited ?? propagation.createBaggage())
+    .setEntry(BAGGAGE.correlationId, { value: ctx.correlationId })
+    .setEntry(BAGGAGE.tenantId, { value: ctx.tenantId })
+    .setEntry(BAGGAGE.userId, { value: ctx.userId });
+  baggage = ctx.jobId === undefined ? baggage.removeEntry(BAGGAGE.jobId) : baggage.setEntry(BAGGAGE.jobId, { value: ctx.jobId });
+  return baggage;
+}
+
+/** Ends a span's story with the error: status, `error.type` and the exception event. */
+export function recordError(span: Span, error: unknown): void {
+  const err = error instanceof Error ? error : new Error(String(error));
+  span.recordException(err);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+  span.setAttribute('error.type', err.name || 'Error');
+}

@@ -1,0 +1,27 @@
+/** `isotrace`: request context, SharedState access, variables and tracing set-up. */
+export { startTracing } from './tracing/internal/start-tracing.js';
+export type { PropagationTarget, RedactInfo, Tracing, TracingOptions } from './tracing/types.js';
+export {
+  bindToRequest,
+  getFromContext,
+  getRequestContext,
+  tryGetRequestContext,
+  updateRequestContext,
+  withRequestContext,
+} from './context/internal/request-scope.js';
+export type { RequestContext, RequestContextInit, RequestContextSnapshot, RequestContextValues } from './context/types.js';
+export { getSharedState } from './shared-state/internal/get-shared-state.js';
+export type { JsonValue, SharedState } from './shared-state/types.js';
+export { expandVariables } from './variables/internal/expand-variables.js';
+export { loadConfig } from './variables/internal/load-config.js';
+export {
+  ConfigError,
+  IsolationViolationError,
+  IsotraceError,
+  RequestContextMissingError,
+  SharedStateUnavailableError,
+  SharedStateValueError,
+  TracingAlreadyStartedError,
+  TracingNotStartedError,
+  UnresolvedVariableError,
+} from './errors/errors.js';

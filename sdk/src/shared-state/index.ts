@@ -1,0 +1,5 @@
+/** `isotrace/shared-state`: per-(tenant, user) state and its stores. */
+export { MemoryStore } from './internal/memory-store.js';
+export type { MemoryStoreOptions } from './internal/memory-store.js';
+export type { JsonValue, SetOptions, SharedState, SharedStateScope, SharedStateStore } from './types.js';
+export { SharedStateUnavailableError, SharedStateValueError } from '../errors/errors.js';

@@ -1,0 +1,68 @@
+import { SharedStateValueError } from '../../errors/errors.js';
+import type { JsonValue, SetOptions, SharedState, SharedStateScope, SharedStateStore } from '../types.js';
+import { assertKey, fromJson, toJson } from './json.js';
+
+/** Called before every access; the run-time audit hooks in here. */
+export type SharedStateAccessHook = (scope: SharedStateScope, operation: string) => void;
+
+/** A SharedState bound to one (tenant, user) scope of a store. */
+export class ScopedSharedState implements SharedState {
+  readonly scope: SharedStateScope;
+  readonly #store: SharedStateStore;
+  readonly #onAccess: SharedStateAccessHook | undefined;
+
+  constructor(store: SharedStateStore, scope: SharedStateScope, onAccess?: SharedStateAccessHook) {
+    this.#store = store;
+    this.scope = Object.freeze({ tenantId: scope.tenantId, userId: scope.userId });
+    this.#onAccess = onAccess;
+  }
+
+  async get<T extends JsonValue = JsonValue>(key: string): Promise<T | undefined> {
+    this.#enter(key, 'get');
+    return fromJson<T>(await this.#store.get(this.scope, key));
+  }
+
+  async set(key: string, value: JsonValue, options?: SetOptions): Promise<void> {
+    this.#enter(key, 'set');
+    const json = toJson(key, value);
+    await this.#store.set(this.scope, key, json, ttlOf(options));
+  }
+
+  async update<T extends JsonValue = JsonValue>(key: string, fn: (current: T | undefined) => T, options?: SetOptions): Promise<T> {
+    this.#enter(key, 'update');
+    if (typeof fn !== 'function') throw new SharedStateValueError(`SharedState.update('${key}') needs a function that returns the new value.`);
+    const json = await this.#store.update(
+      this.scope,
+      key,
+      (current) => {
+        const next = fn(fromJson<T>(current));
+        if (next instanceof Promise) throw new SharedStateValueError(`SharedState.update('${key}'): the update function must be synchronous (it returned a promise).`);
+        return toJson(key, next);
+      },
+      ttlOf(options),
+    );
+    return JSON.parse(json) as T;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.#enter(key, 'delete');
+    return this.#store.delete(this.scope, key);
+  }
+
+  async keys(): Promise<string[]> {
+    this.#onAccess?.(this.scope, 'keys');
+    return this.#store.keys(this.scope);
+  }
+
+  #enter(key: unknown, operation: string): void {
+    assertKey(key);
+    this.#onAccess?.(this.scope, operation);
+  }
+}
+
+function ttlOf(options: SetOptions | undefined): number | undefined {
+  const ttlMs = options?.ttlMs;
+  if (ttlMs === undefined) return undefined;
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new SharedStateValueError(`SharedState ttlMs must be a positive number of milliseconds; got ${String(ttlMs)}.`);
+  return ttlMs;
+}

@@ -1,0 +1,54 @@
+/** JSON data: what SharedState stores. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Whose state a key belongs to. Stores keep scopes apart structurally, never by string concatenation. */
+export interface SharedStateScope {
+  readonly tenantId: string;
+  readonly userId: string;
+}
+
+/** Options of a write. */
+export interface SetOptions {
+  /** Time to live in milliseconds; the key disappears after it. */
+  ttlMs?: number;
+}
+
+/**
+ * The per-(tenant, user) state of the current request, the seeds'
+ * `self._shared_state`. Every method returns a promise and rejects (never
+ * throws) on bad input or an unavailable store.
+ */
+export interface SharedState {
+  readonly scope: SharedStateScope;
+  /** The value under `key`, or undefined. Returns a copy: mutate it and `set` it back. */
+  get<T extends JsonValue = JsonValue>(key: string): Promise<T | undefined>;
+  /** Stores a JSON value; rejects with SharedStateValueError for anything else. */
+  set(key: string, value: JsonValue, options?: SetOptions): Promise<void>;
+  /**
+   * Atomically replaces the value with `fn(current)`. `fn` must be synchronous
+   * and may run more than once on stores that retry (keep it pure).
+   * Resolves to the stored value.
+   */
+  update<T extends JsonValue = JsonValue>(key: string, fn: (current: T | undefined) => T, options?: SetOptions): Promise<T>;
+  /** Removes `key`; resolves true when it existed. */
+  delete(key: string): Promise<boolean>;
+  /** The live keys of this scope. */
+  keys(): Promise<string[]>;
+}
+
+/**
+ * Where SharedState lives. Implementations receive validated keys and values
+ * already serialized as JSON text, and must keep scopes apart whatever the
+ * key string contains. Errors of an unreachable backend are
+ * SharedStateUnavailableError.
+ */
+export interface SharedStateStore {
+  get(scope: SharedStateScope, key: string): Promise<string | undefined>;
+  set(scope: SharedStateScope, key: string, json: string, ttlMs?: number): Promise<void>;
+  /** Applies `fn` to the current JSON text atomically and stores its result; resolves to the stored text. */
+  update(scope: SharedStateScope, key: string, fn: (current: string | undefined) => string, ttlMs?: number): Promise<string>;
+  delete(scope: SharedStateScope, key: string): Promise<boolean>;
+  keys(scope: SharedStateScope): Promise<string[]>;
+  /** Releases connections and timers. */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,7 @@
+/** `isotrace/testing`: test kit for asserting that nothing crosses between requests. */
+export { setupTestTracing } from './internal/test-tracing.js';
+export type { TestTracing } from './internal/test-tracing.js';
+export { expectNoCrossRequestLeakage } from './internal/expect-no-leakage.js';
+export { auditSpans } from '../audit/internal/audit-spans.js';
+export type { AuditableSpan } from '../audit/internal/audit-spans.js';
+export type { AuditReport, AuditSpan, IsolationViolation, RuntimeCheck, AncestryCheck } from '../audit/types.js';

@@ -1,0 +1,116 @@
+import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { RequestAttributesProcessor } from '../../context/internal/request-attributes-processor.js';
+import { TracingAlreadyStartedError } from '../../errors/errors.js';
+import { MemoryStore } from '../../shared-state/internal/memory-store.js';
+import type { Tracing, TracingOptions } from '../types.js';
+import { reportOnce } from './report.js';
+import { setRuntime, tryGetRuntime } from './runtime.js';
+import { validateOptions } from './validate-options.js';
+
+const DEFAULT_FLUSH_TIMEOUT_MS = 5000;
+
+/** How spans leave the process: batched (production) or one by one (tests). */
+export type ExportMode = 'batch' | 'simple';
+
+/**
+ * Sets up OpenTelemetry for this process, once: async-local-storage context,
+ * W3C traceparent and baggage propagation, the request-identity span
+ * processor, and a batch processor in front of the chosen exporter.
+ *
+ * Rejects with TypeError naming a bad option, and with
+ * TracingAlreadyStartedError when isotrace already runs.
+ *
+ * ```ts
+ * const tracing = await startTracing({ serviceName: 'agent-api', propagateTo: ['inventory.internal'] });
+ * process.on('SIGTERM', () => void tracing.shutdown());
+ * ```
+ */
+export async function startTracing(options: TracingOptions): Promise<Tracing> {
+  return startTracingWith(options, 'batch');
+}
+
+/** startTracing() with the export mode chosen (setupTestTracing() exports synchronously). */
+export async function startTracingWith(options: TracingOptions, mode: ExportMode): Promise<Tracing> {
+  validateOptions(options);
+  if (tryGetRuntime()) throw new TracingAlreadyStartedError();
+
+  const flushTimeoutMs = options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
+  const exporter = createExporter(options, flushTimeoutMs);
+  const exportProcessor: SpanProcessor | undefined = exporter && (mode === 'simple'
+    ? new SimpleSpanProcessor({ exporter })
+    : new BatchSpanProcessor({ exporter, maxQueueSize: options.maxQueueSize ?? 2048, exportTimeoutMillis: flushTimeoutMs }));
+  const processors: SpanProcessor[] = [new RequestAttributesProcessor(), ...(exportProcessor ? [exportProcessor] : [])];
+
+  const sdk = new NodeSDK({
+    serviceName: options.serviceName,
+    contextManager: new AsyncLocalStorageContextManager(),
+    textMapPropagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+    spanProcessors: processors,
+    logRecordProcessors: [],
+    metricReaders: [],
+    instrumentations: [],
+  });
+  sdk.start();
+
+  const ownStore = options.sharedStateStore ? undefined : new MemoryStore();
+  setRuntime({
+    serviceName: options.serviceName,
+    tracer: trace.getTracer('isotrace'),
+    store: options.sharedStateStore ?? ownStore!,
+    audit: options.audit ?? 'record',
+    propagateTo: [options.propagateTo ?? []].flat(),
+    recordToolArguments: options.recordToolArguments ?? false,
+    redact: options.redact,
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    serviceName: options.serviceName,
+    forceFlush: () => withinTimeout(Promise.all(processors.map((p) => p.forceFlush())), flushTimeoutMs, 'forceFlush()'),
+    shutdown: () => {
+      stopping ??= (async () => {
+        await withinTimeout(sdk.shutdown(), flushTimeoutMs, 'shutdown()');
+        await ownStore?.close();
+        setRuntime(undefined);
+        trace.disable();
+        context.disable();
+        propagation.disable();
+        metrics.disable();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function createExporter(options: TracingOptions, timeoutMillis: number): SpanExporter | undefined {
+  const choice = options.exporter ?? 'otlp';
+  if (choice === 'none') return undefined;
+  if (choice === 'console') return new ConsoleSpanExporter();
+  if (choice === 'otlp') {
+    const url = options.endpoint === undefined ? undefined : new URL('v1/traces', options.endpoint.endsWith('/') ? options.endpoint : `${options.endpoint}/`).href;
+    return new OTLPTraceExporter({ ...(url ? { url } : {}), timeoutMillis });
+  }
+  return choice;
+}
+
+/** Waits for `work`, but never longer than `ms`: telemetry must not hold the application. */
+async function withinTimeout(work: Promise<unknown>, ms: number, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+    timer.unref();
+  });
+  try {
+    const outcome = await Promise.race([work.then(() => 'done' as const), timeout]);
+    if (outcome === 'timeout') reportOnce(`${what}-timeout`, `${what} did not finish within ${ms} ms; spans still queued may be lost.`);
+  } catch (error) {
+    reportOnce(`${what}-failed`, `${what} failed; spans still queued may be lost.`, error);
+  } finally {
+    clearTimeout(timer);
+  }
+}

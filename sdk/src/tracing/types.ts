@@ -1,0 +1,48 @@
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import type { SharedStateStore } from '../shared-state/types.js';
+
+/**
+ * An outbound destination allowed to receive isotrace baggage: a host
+ * (`api.internal` or `api.internal:8443`), a URL prefix (`https://api.internal/v1/`),
+ * a RegExp tested against the full URL, or a predicate.
+ */
+export type PropagationTarget = string | RegExp | ((url: URL) => boolean);
+
+/** What a redact hook is given besides the value. */
+export interface RedactInfo {
+  toolName: string;
+  kind: 'arguments' | 'result';
+}
+
+/** Options of startTracing(). Only serviceName is required. */
+export interface TracingOptions {
+  /** `service.name` of every span. */
+  serviceName: string;
+  /** Where spans go: OTLP/HTTP (default), the console, nowhere, or your own exporter. */
+  exporter?: 'otlp' | 'console' | 'none' | SpanExporter;
+  /** OTLP/HTTP base URL (e.g. http://collector:4318); default from OTEL_EXPORTER_OTLP_* variables, else http://localhost:4318. */
+  endpoint?: string;
+  /** Outbound targets that may receive baggage; default none (they still get traceparent). */
+  propagateTo?: PropagationTarget | readonly PropagationTarget[];
+  /** Run-time audits record violations on spans (default) or also throw IsolationViolationError. */
+  audit?: 'record' | 'throw';
+  /** SharedState backend; default a new MemoryStore. */
+  sharedStateStore?: SharedStateStore;
+  /** Record tool arguments and results on tool spans (after `redact`); default false. */
+  recordToolArguments?: boolean;
+  /** Rewrites recorded tool arguments and results; a throwing hook records nothing. */
+  redact?: (value: unknown, info: RedactInfo) => unknown;
+  /** Bound on forceFlush() and shutdown(), in ms; default 5000. */
+  flushTimeoutMs?: number;
+  /** Span queue bound of the batch processor; spans beyond it are dropped and counted. Default 2048. */
+  maxQueueSize?: number;
+}
+
+/** The handle startTracing() returns. */
+export interface Tracing {
+  readonly serviceName: string;
+  /** Exports what is queued; resolves within flushTimeoutMs even when the collector is down. */
+  forceFlush(): Promise<void>;
+  /** Flushes, stops exporting and unregisters isotrace; runs once, resolves within flushTimeoutMs. */
+  shutdown(): Promise<void>;
+}
