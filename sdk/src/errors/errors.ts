@@ -74,3 +74,15 @@ export class IsolationViolationError extends IsotraceError {
     this.actual = actual;
   }
 }
+
+/** createToolSystem() was given something that is not a usable tool class (no toolName, a duplicate name, not a Tool). */
+export class ToolDefinitionError extends IsotraceError {}
+
+/** dispatcher.execute() was asked for a tool this request's registry does not have. */
+export class UnknownToolError extends IsotraceError {
+  readonly toolName: string;
+  constructor(toolName: string, registryId: string, known: readonly string[]) {
+    super(`No tool '${toolName}' in registry ${registryId}; it has: ${known.length ? known.join(', ') : '(none)'}.`);
+    this.toolName = toolName;
+  }
+}

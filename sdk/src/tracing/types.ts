@@ -1,3 +1,4 @@
+import type { IMetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import type { SharedStateStore } from '../shared-state/types.js';
 
@@ -34,6 +35,8 @@ export interface TracingOptions {
   redact?: (value: unknown, info: RedactInfo) => unknown;
   /** Bound on forceFlush() and shutdown(), in ms; default 5000. */
   flushTimeoutMs?: number;
+  /** Metric readers for isotrace's metrics (`isotrace.isolation.violations`); default OTLP when `exporter` is 'otlp', else none. */
+  metricReaders?: IMetricReader[];
   /** Span queue bound of the batch processor; spans beyond it are dropped and counted. Default 2048. */
   maxQueueSize?: number;
 }

@@ -24,6 +24,7 @@ export class RequestContextImpl implements RequestContext {
   readonly #store: SharedStateStore;
   readonly #onSharedStateAccess: SharedStateAccessHook | undefined;
   #sharedState: SharedState | undefined;
+  #toolSystems = 0;
 
   constructor(identity: RequestIdentity, values: Iterable<[string, unknown]>, store: SharedStateStore, onSharedStateAccess?: SharedStateAccessHook) {
     this.requestId = identity.requestId;
@@ -54,6 +55,11 @@ export class RequestContextImpl implements RequestContext {
 
   values(): Partial<RequestContextValues> {
     return Object.fromEntries(this.#values);
+  }
+
+  /** Numbers this request's tool systems: 1, 2, … (part of their registry id). */
+  nextToolSystemNumber(): number {
+    return ++this.#toolSystems;
   }
 
   /** A structured-clone-safe copy for workers and child processes. */

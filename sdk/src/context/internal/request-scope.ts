@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { context, propagation, SpanStatusCode, trace, type Attributes, type Baggage, type Context, type Link, type Span, type SpanKind } from '@opentelemetry/api';
+import { auditSharedStateAccess } from '../../audit/internal/runtime-audit.js';
 import { RequestContextMissingError } from '../../errors/errors.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
 import type { RequestContext, RequestContextInit, RequestContextValues, ValueKey } from '../types.js';
@@ -63,6 +64,7 @@ export async function runRequest<T>(
     { requestId, correlationId, tenantId: init.tenantId, userId: init.userId, jobId: init.jobId, traceId: span.spanContext().traceId },
     Object.entries(init.values ?? {}),
     runtime.store,
+    auditSharedStateAccess,
   );
   const bound = propagation.setBaggage(trace.setSpan(parent, span).setValue(REQUEST_CONTEXT_KEY, ctx), identityBaggage(propagation.getBaggage(parent), ctx));
   try {

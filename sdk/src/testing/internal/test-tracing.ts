@@ -1,6 +1,7 @@
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { startTracingWith } from '../../tracing/internal/start-tracing.js';
 import type { Tracing, TracingOptions } from '../../tracing/types.js';
+import { ViolationReader } from './violation-reader.js';
 
 /** What setupTestTracing() returns. */
 export interface TestTracing {
@@ -9,6 +10,8 @@ export interface TestTracing {
   spans(): ReadableSpan[];
   /** Forgets the spans collected so far. */
   reset(): void;
+  /** The `isotrace.isolation.violations` counter: for one check, or all. */
+  violationCount(check?: string): Promise<number>;
   /** Stops isotrace (a later setupTestTracing() may start it again). */
   shutdown(): Promise<void>;
 }
@@ -27,11 +30,13 @@ export interface TestTracing {
  */
 export async function setupTestTracing(options: Partial<Omit<TracingOptions, 'exporter'>> = {}): Promise<TestTracing> {
   const exporter = new InMemorySpanExporter();
-  const tracing = await startTracingWith({ serviceName: 'isotrace-test', ...options, exporter }, 'simple');
+  const violations = new ViolationReader();
+  const tracing = await startTracingWith({ serviceName: 'isotrace-test', ...options, exporter, metricReaders: [violations, ...(options.metricReaders ?? [])] }, 'synchronous');
   return {
     tracing,
     spans: () => exporter.getFinishedSpans(),
     reset: () => exporter.reset(),
+    violationCount: (check) => violations.count(check),
     shutdown: () => tracing.shutdown(),
   };
 }

@@ -1,4 +1,4 @@
-import type { Tracer } from '@opentelemetry/api';
+import type { Counter, Tracer } from '@opentelemetry/api';
 import { TracingNotStartedError } from '../../errors/errors.js';
 import type { SharedStateStore } from '../../shared-state/types.js';
 import type { PropagationTarget, RedactInfo } from '../types.js';
@@ -12,6 +12,8 @@ export interface Runtime {
   readonly propagateTo: readonly PropagationTarget[];
   readonly recordToolArguments: boolean;
   readonly redact: ((value: unknown, info: RedactInfo) => unknown) | undefined;
+  /** `isotrace.isolation.violations`, labelled by `isotrace.audit.check`. */
+  readonly violations: Counter;
 }
 
 // isotrace's one process-wide handle (STYLE rule 2): settings, never request data.

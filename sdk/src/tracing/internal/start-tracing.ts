@@ -1,21 +1,25 @@
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, ConsoleSpanExporter, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { AUDIT } from '../../audit/internal/attributes.js';
 import { RequestAttributesProcessor } from '../../context/internal/request-attributes-processor.js';
 import { TracingAlreadyStartedError } from '../../errors/errors.js';
 import { MemoryStore } from '../../shared-state/internal/memory-store.js';
 import type { Tracing, TracingOptions } from '../types.js';
 import { reportOnce } from './report.js';
 import { setRuntime, tryGetRuntime } from './runtime.js';
+import { SynchronousExportProcessor } from './synchronous-export-processor.js';
 import { validateOptions } from './validate-options.js';
 
 const DEFAULT_FLUSH_TIMEOUT_MS = 5000;
 
-/** How spans leave the process: batched (production) or one by one (tests). */
-export type ExportMode = 'batch' | 'simple';
+/** How spans leave the process: batched (production) or synchronously as each ends (tests). */
+export type ExportMode = 'batch' | 'synchronous';
 
 /**
  * Sets up OpenTelemetry for this process, once: async-local-storage context,
@@ -41,8 +45,8 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
 
   const flushTimeoutMs = options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
   const exporter = createExporter(options, flushTimeoutMs);
-  const exportProcessor: SpanProcessor | undefined = exporter && (mode === 'simple'
-    ? new SimpleSpanProcessor({ exporter })
+  const exportProcessor: SpanProcessor | undefined = exporter && (mode === 'synchronous'
+    ? new SynchronousExportProcessor(exporter)
     : new BatchSpanProcessor({ exporter, maxQueueSize: options.maxQueueSize ?? 2048, exportTimeoutMillis: flushTimeoutMs }));
   const processors: SpanProcessor[] = [new RequestAttributesProcessor(), ...(exportProcessor ? [exportProcessor] : [])];
 
@@ -52,7 +56,7 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
     textMapPropagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
     spanProcessors: processors,
     logRecordProcessors: [],
-    metricReaders: [],
+    metricReaders: options.metricReaders ?? defaultMetricReaders(options, flushTimeoutMs),
     instrumentations: [],
   });
   sdk.start();
@@ -66,6 +70,7 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
     propagateTo: [options.propagateTo ?? []].flat(),
     recordToolArguments: options.recordToolArguments ?? false,
     redact: options.redact,
+    violations: metrics.getMeter('isotrace').createCounter(AUDIT.metric, { description: 'Run-time isolation audit failures, by check.' }),
   });
 
   let stopping: Promise<void> | undefined;
@@ -91,11 +96,19 @@ function createExporter(options: TracingOptions, timeoutMillis: number): SpanExp
   const choice = options.exporter ?? 'otlp';
   if (choice === 'none') return undefined;
   if (choice === 'console') return new ConsoleSpanExporter();
-  if (choice === 'otlp') {
-    const url = options.endpoint === undefined ? undefined : new URL('v1/traces', options.endpoint.endsWith('/') ? options.endpoint : `${options.endpoint}/`).href;
-    return new OTLPTraceExporter({ ...(url ? { url } : {}), timeoutMillis });
-  }
+  if (choice === 'otlp') return new OTLPTraceExporter({ ...otlpUrl(options.endpoint, 'v1/traces'), timeoutMillis });
   return choice;
+}
+
+/** Metrics follow traces: over OTLP when spans go over OTLP, else nowhere unless metricReaders is given. */
+function defaultMetricReaders(options: TracingOptions, timeoutMillis: number): IMetricReader[] {
+  if ((options.exporter ?? 'otlp') !== 'otlp') return [];
+  return [new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ ...otlpUrl(options.endpoint, 'v1/metrics'), timeoutMillis }), exportTimeoutMillis: timeoutMillis })];
+}
+
+/** The signal URL under an explicit endpoint; without one the exporters read the OTEL_* variables. */
+function otlpUrl(endpoint: string | undefined, signalPath: string): { url?: string } {
+  return endpoint === undefined ? {} : { url: new URL(signalPath, endpoint.endsWith('/') ? endpoint : `${endpoint}/`).href };
 }
 
 /** Waits for `work`, but never longer than `ms`: telemetry must not hold the application. */

@@ -1,0 +1,71 @@
+import { context, propagation, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { BAGGAGE } from '../../context/internal/keys.js';
+import type { RequestIdentity } from '../../context/internal/request-context.js';
+import { requestContextOf } from '../../context/internal/request-scope.js';
+import { IsolationViolationError } from '../../errors/errors.js';
+import type { SharedStateScope } from '../../shared-state/types.js';
+import { tryGetRuntime } from '../../tracing/internal/runtime.js';
+import type { RuntimeCheck } from '../types.js';
+import { AUDIT } from './attributes.js';
+
+/**
+ * The checks at a tool's start and end: the active request is the tool
+ * system's owner (`context-owner`), the active span is in the owner's trace
+ * (`trace`), baggage carries the active request's identity (`baggage`), and
+ * the active request's SharedState scope is the owner's (`shared-state`).
+ * Each failure is recorded on `span`; in `audit: 'throw'` mode the first one throws.
+ */
+export function auditToolBoundary(owner: RequestIdentity, span: Span): void {
+  const active = context.active();
+  const request = requestContextOf(active);
+  if (request?.requestId !== owner.requestId) {
+    recordViolation(span, 'context-owner', describeRequest(owner), request ? describeRequest(request) : '(no request)');
+  }
+  const traceId = trace.getSpanContext(active)?.traceId;
+  if (traceId !== owner.traceId) recordViolation(span, 'trace', owner.traceId, traceId ?? '(no span)');
+  if (request) {
+    const baggage = propagation.getBaggage(active);
+    const carried = `${baggage?.getEntry(BAGGAGE.tenantId)?.value}/${baggage?.getEntry(BAGGAGE.userId)?.value}/${baggage?.getEntry(BAGGAGE.correlationId)?.value}`;
+    const expected = `${request.tenantId}/${request.userId}/${request.correlationId}`;
+    if (carried !== expected) recordViolation(span, 'baggage', expected, carried);
+    if (request.tenantId !== owner.tenantId || request.userId !== owner.userId) {
+      recordViolation(span, 'shared-state', `${owner.tenantId}/${owner.userId}`, `${request.tenantId}/${request.userId}`);
+    }
+  }
+}
+
+/** The `shared-state` check on every SharedState access: the handle's scope is the active request's. */
+export function auditSharedStateAccess(scope: SharedStateScope): void {
+  const active = context.active();
+  const request = requestContextOf(active);
+  if (request?.tenantId === scope.tenantId && request.userId === scope.userId) return;
+  recordViolation(trace.getSpan(active), 'shared-state', `${scope.tenantId}/${scope.userId}`, request ? `${request.tenantId}/${request.userId}` : '(no request)');
+}
+
+/** The `context-owner` check for code that reaches a tool's owning request directly. */
+export function auditOwner(owner: RequestIdentity): void {
+  const active = context.active();
+  const request = requestContextOf(active);
+  if (request?.requestId === owner.requestId) return;
+  recordViolation(trace.getSpan(active), 'context-owner', describeRequest(owner), request ? describeRequest(request) : '(no request)');
+}
+
+/**
+ * Records a violation: `isotrace.audit.result=violation`, the
+ * `isotrace.isolation_violation` event, status ERROR, the
+ * `isotrace.isolation.violations` counter; throws in `audit: 'throw'` mode.
+ */
+export function recordViolation(span: Span | undefined, check: RuntimeCheck, expected: string, actual: string): void {
+  const runtime = tryGetRuntime();
+  if (span?.isRecording()) {
+    span.setAttribute(AUDIT.result, 'violation');
+    span.addEvent(AUDIT.event, { [AUDIT.check]: check, [AUDIT.expected]: expected, [AUDIT.actual]: actual });
+    span.setStatus({ code: SpanStatusCode.ERROR, message: `isolation violation: ${check}` });
+  }
+  runtime?.violations.add(1, { [AUDIT.check]: check });
+  if (runtime?.audit === 'throw') throw new IsolationViolationError(check, expected, actual);
+}
+
+function describeRequest(request: Pick<RequestIdentity, 'requestId' | 'tenantId' | 'userId'>): string {
+  return `request ${request.requestId} (tenant ${request.tenantId}, user ${request.userId})`;
+}

@@ -1,0 +1,436 @@
+import { createHash } from 'node:crypto';
+import { createClient } from 'redis';
+import { SharedStateUnavailableError } from '../../errors/errors.js';
+import type { SharedStateScope, SharedStateStore } from '../types.js';
+
+/**
+ * The part of a node-redis client (`createClient()` from `redis`) that
+ * RedisStore uses. Any node-redis v5+ client fits; RedisStore sends raw
+ * commands, so client modules, scripts and type mappings do not matter.
+ */
+export interface RedisStoreClient {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  sendCommand(args: readonly string[], options?: { abortSignal?: AbortSignal }): Promise<unknown>;
+  on(event: 'error' | 'ready', listener: (error?: unknown) => void): unknown;
+  off(event: 'error' | 'ready', listener: (error?: unknown) => void): unknown;
+  close(): Promise<unknown>;
+  destroy(): void;
+}
+
+/** Options of RedisStore. */
+export interface RedisStoreOptions {
+  /** `redis[s]://[[user][:password]@]host[:port][/db]`; default node-redis's `redis://localhost:6379`. Not with `client`. */
+  url?: string;
+  /**
+   * An existing node-redis client to use instead of creating one. RedisStore
+   * connects it on first use if it is not open, listens to its `error` event
+   * (so a connection error never crashes the process) and never closes it:
+   * its owner does. Create it with `disableOfflineQueue: true` so calls fail
+   * at once while it reconnects (otherwise they fail at `commandTimeoutMs`).
+   */
+  client?: RedisStoreClient;
+  /** First component of every Redis key; default `isotrace:ss`. */
+  keyPrefix?: string;
+  /** Bound on every store call (connecting, queueing, retries included), in ms; default 2000. */
+  commandTimeoutMs?: number;
+  /** Bound on one TCP connect attempt of the client RedisStore creates, in ms; default `commandTimeoutMs`. */
+  connectTimeoutMs?: number;
+}
+
+const DEFAULT_KEY_PREFIX = 'isotrace:ss';
+const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+const MAX_UPDATE_ATTEMPTS = 50;
+const MAX_RECONNECT_DELAY_MS = 1000;
+const SCAN_COUNT = '1000';
+
+// Compare-and-set: writes ARGV[3] only when the key still holds what the
+// caller read (ARGV[1] = '1' and ARGV[2], or ARGV[1] = '0' for absent).
+// ARGV[4] is a PX TTL, or '' to keep the key's current TTL (KEEPTTL).
+// Returns {1} on success, else {0, current} (or {0} when absent) to retry with.
+const COMPARE_AND_SET = `
+local current = redis.call('GET', KEYS[1])
+local expected = ARGV[1] == '1' and ARGV[2] or false
+if current == expected then
+  if ARGV[4] == '' then
+    redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+  else
+    redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+  end
+  return {1}
+end
+if current == false then return {0} end
+return {0, current}
+`;
+const COMPARE_AND_SET_SHA = createHash('sha1').update(COMPARE_AND_SET).digest('hex');
+
+/**
+ * A SharedState store in Redis, shared by every process that points at the
+ * same server: the store to use when a service runs more than one process or
+ * its workers should share state directly.
+ *
+ * Each value is one Redis string at `<keyPrefix>:<tenant>:<user>:<key>`,
+ * every component escaped so that it contains no `:` and no glob character:
+ * no tenant id, user id or key can name another scope's key. `update` is an
+ * optimistic compare-and-set (a Lua script) retried on conflict, so it is
+ * atomic across processes; in one process updates of a key queue behind each
+ * other instead of competing. TTLs are Redis `PX` expiries; `update` keeps
+ * the current TTL unless it is given a new one.
+ *
+ * Every call settles within `commandTimeoutMs`: when Redis is down,
+ * unreachable or hangs it rejects with SharedStateUnavailableError (the
+ * `cause` says why) instead of waiting, and the client reconnects in the
+ * background with backoff, so calls succeed again once Redis is back. The
+ * connection opens on first use; `close()` closes it. Options that are not
+ * valid throw a TypeError naming the option.
+ *
+ * ```ts
+ * import { startTracing } from 'isotrace';
+ * import { RedisStore } from 'isotrace/shared-state';
+ *
+ * const store = new RedisStore({ url: process.env.REDIS_URL });
+ * const tracing = await startTracing({ serviceName: 'agent-api', sharedStateStore: store });
+ * // … at shutdown:
+ * await tracing.shutdown();
+ * await store.close();
+ * ```
+ */
+export class RedisStore implements SharedStateStore {
+  readonly #client: RedisStoreClient;
+  readonly #ownsClient: boolean;
+  readonly #keyPrefix: string;
+  readonly #commandTimeoutMs: number;
+  readonly #endpoint: string;
+  // Tails of the in-process queues of updates, per Redis key (dropped when drained).
+  readonly #updateQueues = new Map<string, Promise<void>>();
+  #connecting: Promise<void> | undefined;
+  #lastConnectionError: unknown;
+  #closing: Promise<void> | undefined;
+
+  readonly #onError = (error?: unknown): void => {
+    // node-redis emits an error per failed (re)connect attempt; keep the
+    // latest as the cause callers see. Listening is what keeps it from crashing the process.
+    this.#lastConnectionError = error;
+  };
+  readonly #onReady = (): void => {
+    this.#lastConnectionError = undefined;
+  };
+
+  constructor(options: RedisStoreOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError(`RedisStore options must be an object; got ${describe(options)}.`);
+    const { url, client, keyPrefix = DEFAULT_KEY_PREFIX, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS } = options;
+    const connectTimeoutMs = options.connectTimeoutMs ?? commandTimeoutMs;
+    validateOptions({ url, client, keyPrefix, commandTimeoutMs, connectTimeoutMs });
+    this.#keyPrefix = keyPrefix;
+    this.#commandTimeoutMs = commandTimeoutMs;
+    this.#ownsClient = client === undefined;
+    this.#client = client ?? createOwnClient(url, connectTimeoutMs);
+    this.#endpoint = client === undefined ? `Redis at ${endpointOf(url)}` : 'Redis (the client passed to RedisStore)';
+    this.#client.on('error', this.#onError);
+    this.#client.on('ready', this.#onReady);
+  }
+
+  /** The JSON text under `key` in `scope`, or undefined. Rejects with SharedStateUnavailableError. */
+  async get(scope: SharedStateScope, key: string): Promise<string | undefined> {
+    return this.#run('get', async (signal) => textOrUndefined(await this.#send(['GET', this.#redisKey(scope, key)], signal)));
+  }
+
+  /** Stores `json` under `key`, with a TTL when `ttlMs` is given (else none). Rejects with SharedStateUnavailableError. */
+  async set(scope: SharedStateScope, key: string, json: string, ttlMs?: number): Promise<void> {
+    const args = ['SET', this.#redisKey(scope, key), json, ...(ttlMs === undefined ? [] : ['PX', pxOf(ttlMs)])];
+    await this.#run('set', (signal) => this.#send(args, signal));
+  }
+
+  /**
+   * Atomically replaces the value under `key` with `fn(current)`; keeps the
+   * key's TTL unless `ttlMs` is given. `fn` may run more than once (after a
+   * concurrent write by another process); its errors reject the call as they
+   * are. Rejects with SharedStateUnavailableError when Redis is unavailable or
+   * the key kept changing for MAX_UPDATE_ATTEMPTS attempts.
+   */
+  async update(scope: SharedStateScope, key: string, fn: (current: string | undefined) => string, ttlMs?: number): Promise<string> {
+    const redisKey = this.#redisKey(scope, key);
+    const px = ttlMs === undefined ? '' : pxOf(ttlMs);
+    return this.#run('update', (signal) => this.#queueUpdate(redisKey, () => this.#compareAndSetLoop(redisKey, fn, px, signal)));
+  }
+
+  /** Removes `key`; resolves true when it existed. Rejects with SharedStateUnavailableError. */
+  async delete(scope: SharedStateScope, key: string): Promise<boolean> {
+    return this.#run('delete', async (signal) => Number(await this.#send(['DEL', this.#redisKey(scope, key)], signal)) > 0);
+  }
+
+  /** The live keys of `scope` (and only of it), decoded. Rejects with SharedStateUnavailableError. */
+  async keys(scope: SharedStateScope): Promise<string[]> {
+    const scopePrefix = this.#scopePrefix(scope);
+    const match = `${escapeGlob(scopePrefix)}*`;
+    return this.#run('keys', async (signal) => {
+      const found = new Set<string>();
+      let cursor = '0';
+      do {
+        const reply = await this.#send(['SCAN', cursor, 'MATCH', match, 'COUNT', SCAN_COUNT], signal);
+        const [next, batch] = reply as [unknown, unknown[]];
+        cursor = text(next);
+        for (const redisKey of batch) {
+          const key = decodeComponent(text(redisKey).slice(scopePrefix.length));
+          if (key !== undefined) found.add(key);
+        }
+      } while (cursor !== '0');
+      return [...found];
+    });
+  }
+
+  /**
+   * Closes the connection RedisStore created (waiting up to `commandTimeoutMs`
+   * for calls in flight, then dropping it); a client passed in `client` is
+   * left open for its owner. Later calls reject with
+   * SharedStateUnavailableError. Safe to call more than once.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    if (!this.#ownsClient) {
+      this.#client.off('error', this.#onError);
+      this.#client.off('ready', this.#onReady);
+      return;
+    }
+    if (!this.#client.isOpen) return;
+    if (!this.#client.isReady) {
+      this.#client.destroy();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.#commandTimeoutMs);
+    });
+    const closed = this.#client.close().then(
+      () => 'closed' as const,
+      () => 'failed' as const,
+    );
+    const outcome = await Promise.race([closed, timedOut]);
+    clearTimeout(timer);
+    if (outcome !== 'closed') this.#client.destroy();
+  }
+
+  /** Runs one store call against the deadline; maps every Redis or connection failure to SharedStateUnavailableError. */
+  async #run<T>(operation: string, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.#closing) throw new SharedStateUnavailableError(`SharedState ${operation} failed: this RedisStore is closed.`);
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const timeout = new Error(`no answer within ${this.#commandTimeoutMs} ms`, { cause: this.#lastConnectionError });
+        controller.abort(timeout);
+        reject(timeout);
+      }, this.#commandTimeoutMs);
+    });
+    try {
+      return await Promise.race([this.#whenConnected().then(() => body(controller.signal)), deadline]);
+    } catch (error) {
+      if (error instanceof UpdateFunctionError) throw error.error;
+      if (error instanceof SharedStateUnavailableError) throw error;
+      throw this.#unavailable(operation, error);
+    } finally {
+      clearTimeout(timer);
+      // Removes whatever this call still has queued in the client (it can no longer be awaited).
+      if (!controller.signal.aborted) controller.abort();
+    }
+  }
+
+  /** Resolves once the client is ready; rejects at once while it is known to be unable to connect. */
+  async #whenConnected(): Promise<void> {
+    if (this.#client.isReady) return;
+    if (this.#connecting === undefined) {
+      this.#connecting = this.#client.isOpen ? Promise.resolve() : this.#client.connect().then(() => undefined);
+      // The promise may settle when no call waits on it (e.g. close() while connecting).
+      this.#connecting.catch(() => undefined);
+    }
+    if (this.#lastConnectionError !== undefined) throw this.#lastConnectionError;
+    await this.#connecting;
+  }
+
+  #send(args: readonly string[], signal: AbortSignal): Promise<unknown> {
+    signal.throwIfAborted();
+    return this.#client.sendCommand(args, { abortSignal: signal });
+  }
+
+  /** Runs `task` after the updates of `redisKey` already queued in this process, so they do not compete for the same compare-and-set. */
+  #queueUpdate<T>(redisKey: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#updateQueues.get(redisKey) ?? Promise.resolve();
+    const result = previous.then(task);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#updateQueues.set(redisKey, tail);
+    void tail.then(() => {
+      if (this.#updateQueues.get(redisKey) === tail) this.#updateQueues.delete(redisKey);
+    });
+    return result;
+  }
+
+  async #compareAndSetLoop(redisKey: string, fn: (current: string | undefined) => string, px: string, signal: AbortSignal): Promise<string> {
+    let current = textOrUndefined(await this.#send(['GET', redisKey], signal));
+    for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
+      const next = applyUpdate(fn, current);
+      const expected = current === undefined ? ['0', ''] : ['1', current];
+      const reply = (await this.#evalCompareAndSet(redisKey, [...expected, next, px], signal)) as unknown[];
+      if (Number(reply[0]) === 1) return next;
+      current = textOrUndefined(reply[1]);
+      // Another process wrote in between: back off a little so the writers spread out.
+      await backoff(attempt, signal);
+    }
+    throw new SharedStateUnavailableError(
+      `SharedState update gave up after ${MAX_UPDATE_ATTEMPTS} attempts: the key kept changing under concurrent writers from other processes; nothing was written.`,
+    );
+  }
+
+  async #evalCompareAndSet(redisKey: string, args: string[], signal: AbortSignal): Promise<unknown> {
+    try {
+      return await this.#send(['EVALSHA', COMPARE_AND_SET_SHA, '1', redisKey, ...args], signal);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return this.#send(['EVAL', COMPARE_AND_SET, '1', redisKey, ...args], signal);
+    }
+  }
+
+  #unavailable(operation: string, cause: unknown): SharedStateUnavailableError {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return new SharedStateUnavailableError(
+      `SharedState ${operation} failed: ${this.#endpoint} is unavailable (${reason}). ` +
+        'Nothing is retried for this call; the client keeps reconnecting in the background.',
+      { cause },
+    );
+  }
+
+  #scopePrefix(scope: SharedStateScope): string {
+    return `${this.#keyPrefix}:${encodeComponent(scope.tenantId)}:${encodeComponent(scope.userId)}:`;
+  }
+
+  #redisKey(scope: SharedStateScope, key: string): string {
+    return this.#scopePrefix(scope) + encodeComponent(key);
+  }
+}
+
+/** Carries an error thrown by the caller's update function past the Redis error mapping. */
+class UpdateFunctionError {
+  constructor(readonly error: unknown) {}
+}
+
+function applyUpdate(fn: (current: string | undefined) => string, current: string | undefined): string {
+  try {
+    return fn(current);
+  } catch (error) {
+    throw new UpdateFunctionError(error);
+  }
+}
+
+function createOwnClient(url: string | undefined, connectTimeoutMs: number): RedisStoreClient {
+  return createClient({
+    ...(url === undefined ? {} : { url }),
+    // Reject commands while reconnecting instead of queueing them until Redis is back.
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: connectTimeoutMs,
+      // Exponential backoff with jitter, never giving up: the store recovers when Redis is back.
+      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 50),
+    },
+  }) as unknown as RedisStoreClient;
+}
+
+function validateOptions(options: { url: unknown; client: unknown; keyPrefix: unknown; commandTimeoutMs: unknown; connectTimeoutMs: unknown }): void {
+  const { url, client, keyPrefix, commandTimeoutMs, connectTimeoutMs } = options;
+  if (url !== undefined && client !== undefined) throw new TypeError('RedisStore options url and client are exclusive: pass one of them.');
+  if (url !== undefined && !isRedisUrl(url)) throw new TypeError(`RedisStore option url must be a redis:// or rediss:// URL; got ${describe(url)}.`);
+  if (client !== undefined && !isClient(client)) throw new TypeError(`RedisStore option client must be a node-redis client (createClient() from 'redis'); got ${describe(client)}.`);
+  if (typeof keyPrefix !== 'string' || keyPrefix.length === 0) throw new TypeError(`RedisStore option keyPrefix must be a non-empty string; got ${describe(keyPrefix)}.`);
+  for (const [name, value] of [['commandTimeoutMs', commandTimeoutMs], ['connectTimeoutMs', connectTimeoutMs]] as const) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`RedisStore option ${name} must be a positive number of ms; got ${describe(value)}.`);
+  }
+}
+
+function isRedisUrl(url: unknown): url is string {
+  if (typeof url !== 'string') return false;
+  try {
+    return ['redis:', 'rediss:'].includes(new URL(url).protocol);
+  } catch {
+    return false;
+  }
+}
+
+function isClient(client: unknown): client is RedisStoreClient {
+  if (client === null || typeof client !== 'object') return false;
+  const methods = client as Record<string, unknown>;
+  return ['connect', 'sendCommand', 'on', 'off', 'close', 'destroy'].every((name) => typeof methods[name] === 'function');
+}
+
+/** host:port of a Redis URL, without credentials (error messages end up in logs). */
+function endpointOf(url: string | undefined): string {
+  if (url === undefined) return 'localhost:6379';
+  const { hostname, port } = new URL(url);
+  return `${hostname || 'localhost'}:${port || '6379'}`;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'number') return String(value);
+  return value === null ? 'null' : typeof value;
+}
+
+// Characters kept as they are in key components; everything else becomes %XXXX
+// (its UTF-16 code unit in hex). Unlike encodeURIComponent this is total (lone
+// surrogates too, which UTF-8 would turn into U+FFFD and make two keys collide)
+// and leaves no ':' (the component separator) and no glob character.
+const PLAIN = /[A-Za-z0-9._~-]/;
+const ENCODED = /^(?:[A-Za-z0-9._~-]|%[0-9A-F]{4})+$/;
+
+/** Escapes one key component; injective, and the result contains only [A-Za-z0-9._~%-]. */
+export function encodeComponent(component: string): string {
+  let encoded = '';
+  for (let i = 0; i < component.length; i++) {
+    const char = component[i]!;
+    encoded += PLAIN.test(char) ? char : `%${component.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`;
+  }
+  return encoded;
+}
+
+/** The component `encodeComponent` produced `encoded` from, or undefined when `encoded` is not such an output. */
+export function decodeComponent(encoded: string): string | undefined {
+  if (!ENCODED.test(encoded)) return undefined;
+  return encoded.replace(/%([0-9A-F]{4})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+}
+
+/** Escapes the glob characters of Redis MATCH patterns, so `literal` matches only itself. */
+function escapeGlob(literal: string): string {
+  return literal.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+function pxOf(ttlMs: number): string {
+  return String(Math.max(1, Math.ceil(ttlMs)));
+}
+
+function text(reply: unknown): string {
+  return Buffer.isBuffer(reply) ? reply.toString('utf8') : String(reply);
+}
+
+function textOrUndefined(reply: unknown): string | undefined {
+  return reply === null || reply === undefined ? undefined : text(reply);
+}
+
+function backoff(attempt: number, signal: AbortSignal): Promise<void> {
+  const ms = Math.random() * Math.min(2 ** attempt, 50);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

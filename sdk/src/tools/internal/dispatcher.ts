@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import { context, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { AUDIT } from '../../audit/internal/attributes.js';
+import { auditToolBoundary } from '../../audit/internal/runtime-audit.js';
+import { ATTR } from '../../context/internal/keys.js';
+import type { RequestContextImpl } from '../../context/internal/request-context.js';
+import { recordError } from '../../context/internal/request-scope.js';
+import { UnknownToolError } from '../../errors/errors.js';
+import { reportOnce } from '../../tracing/internal/report.js';
+import { getRuntime } from '../../tracing/internal/runtime.js';
+import type { RedactInfo } from '../../tracing/types.js';
+import type { ExecuteOptions, ToolDispatcher } from '../types.js';
+import { infoOf, type Tool } from './tool.js';
+
+/** Longest recorded arguments or result; longer ones are cut and marked. */
+const MAX_RECORDED_LENGTH = 8192;
+
+interface Recording {
+  recordToolArguments: boolean;
+  redact: ((value: unknown, info: RedactInfo) => unknown) | undefined;
+}
+
+/** The dispatcher of one tool system. */
+export class Dispatcher implements ToolDispatcher {
+  readonly registryId: string;
+  readonly #owner: RequestContextImpl;
+  readonly #tools: ReadonlyMap<string, Tool>;
+  readonly #recording: Recording;
+
+  constructor(owner: RequestContextImpl, registryId: string, tools: ReadonlyMap<string, Tool>, recording: Recording) {
+    this.registryId = registryId;
+    this.#owner = owner;
+    this.#tools = tools;
+    this.#recording = recording;
+  }
+
+  async execute<R = unknown>(name: string, args?: unknown, options: ExecuteOptions = {}): Promise<R> {
+    const { tracer } = getRuntime('dispatcher.execute()');
+    const tool = this.#tools.get(name);
+    const span = tracer.startSpan(`execute_tool ${name}`, { kind: SpanKind.INTERNAL, attributes: this.#attributes(name, tool, options.callId) });
+    return context.with(trace.setSpan(context.active(), span), async () => {
+      try {
+        if (!tool) throw new UnknownToolError(name, this.registryId, [...this.#tools.keys()]);
+        auditToolBoundary(this.#owner, span);
+        if (this.#recording.recordToolArguments) this.#record(span, 'gen_ai.tool.call.arguments', args, { toolName: name, kind: 'arguments' });
+        const result = (await tool.run(args)) as R;
+        auditToolBoundary(this.#owner, span);
+        if (this.#recording.recordToolArguments) this.#record(span, 'gen_ai.tool.call.result', result, { toolName: name, kind: 'result' });
+        return result;
+      } catch (error) {
+        recordError(span, error);
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  /** GenAI execute_tool attributes plus the owning request's identity, set explicitly so a borrowed system shows up in audits. */
+  #attributes(name: string, tool: Tool | undefined, callId: string | undefined): Attributes {
+    const owner = this.#owner;
+    const attributes: Attributes = {
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': name,
+      'gen_ai.tool.call.id': callId ?? `call_${randomUUID()}`,
+      [ATTR.requestId]: owner.requestId,
+      [ATTR.correlationId]: owner.correlationId,
+      [ATTR.tenantId]: owner.tenantId,
+      [ATTR.userId]: owner.userId,
+      'isotrace.registry_id': this.registryId,
+      [AUDIT.result]: 'pass',
+    };
+    if (owner.jobId !== undefined) attributes[ATTR.jobId] = owner.jobId;
+    if (tool) {
+      const info = infoOf(tool);
+      attributes['gen_ai.tool.type'] = info.type;
+      attributes['gen_ai.tool.description'] = info.description;
+    }
+    return attributes;
+  }
+
+  /** Records arguments or a result after `redact`; a failing hook records a marker, never the raw value. */
+  #record(span: Span, attribute: string, value: unknown, info: RedactInfo): void {
+    let shown: unknown;
+    try {
+      shown = this.#recording.redact ? this.#recording.redact(value, info) : value;
+    } catch (error) {
+      reportOnce('redact-failed', 'the redact hook threw; the value was not recorded.', error);
+      span.setAttribute(attribute, '[redaction failed]');
+      return;
+    }
+    span.setAttribute(attribute, truncate(toText(shown)));
+  }
+}
+
+function toText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return '[unserializable]';
+  }
+}
+
+function truncate(text: string): string {
+  return text.length <= MAX_RECORDED_LENGTH ? text : `${text.slice(0, MAX_RECORDED_LENGTH)}…[truncated ${text.length - MAX_RECORDED_LENGTH} chars]`;
+}
