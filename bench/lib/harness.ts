@@ -1,0 +1,51 @@
+// Side-by-side micro benchmarks: every variant runs in every round, in an order
+// that alternates between rounds, after a warm-up; we report the median.
+
+/** One contender: `run(n)` performs the operation n times. */
+export interface Variant {
+  name: string;
+  run(iterations: number): Promise<void> | void;
+}
+
+export interface MeasureOptions {
+  /** Operations per round and variant. */
+  iterations: number;
+  rounds?: number;
+  warmupRounds?: number;
+}
+
+export interface VariantResult {
+  name: string;
+  /** Median nanoseconds per operation over the rounds. */
+  nsPerOp: number;
+  /** Each round's ns/op, in round order. */
+  rounds: number[];
+}
+
+/** Measures all variants, interleaved, and returns their median ns/op. */
+export async function measure(variants: readonly Variant[], options: MeasureOptions): Promise<VariantResult[]> {
+  const { iterations, rounds = 9, warmupRounds = 2 } = options;
+  const samples = new Map(variants.map((v) => [v.name, [] as number[]]));
+  for (let round = -warmupRounds; round < rounds; round++) {
+    const order = round % 2 === 0 ? variants : [...variants].reverse();
+    for (const variant of order) {
+      const start = process.hrtime.bigint();
+      await variant.run(iterations);
+      const ns = Number(process.hrtime.bigint() - start) / iterations;
+      if (round >= 0) samples.get(variant.name)!.push(ns);
+    }
+  }
+  return variants.map((v) => ({ name: v.name, nsPerOp: median(samples.get(v.name)!), rounds: samples.get(v.name)! }));
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Formats a number with a fixed number of significant digits for tables. */
+export function fmt(value: number, digits = 3): string {
+  if (!Number.isFinite(value)) return String(value);
+  return value >= 10 ** digits ? Math.round(value).toLocaleString('en-US') : Number(value.toPrecision(digits)).toString();
+}
