@@ -86,3 +86,6 @@ export class UnknownToolError extends IsotraceError {
     this.toolName = toolName;
   }
 }
+
+/** A worker thread died or was terminated while running a task (the task's own errors are rethrown as they are). */
+export class WorkerTaskError extends IsotraceError {}

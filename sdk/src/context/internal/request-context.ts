@@ -75,6 +75,12 @@ export class RequestContextImpl implements RequestContext {
     };
   }
 
+  /** Rebuilds a request context from a snapshot taken in another thread or process. */
+  static fromSnapshot(snapshot: RequestContextSnapshot, store: SharedStateStore, onSharedStateAccess?: SharedStateAccessHook): RequestContextImpl {
+    const { requestId, correlationId, tenantId, userId, jobId, traceId } = snapshot;
+    return new RequestContextImpl({ requestId, correlationId, tenantId, userId, jobId, traceId }, Object.entries(snapshot.values ?? {}), store, onSharedStateAccess);
+  }
+
   toJSON(): RequestIdentity {
     return { requestId: this.requestId, correlationId: this.correlationId, tenantId: this.tenantId, userId: this.userId, jobId: this.jobId, traceId: this.traceId };
   }

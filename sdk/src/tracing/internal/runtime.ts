@@ -1,4 +1,6 @@
 import type { Counter, Tracer } from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { TracingNotStartedError } from '../../errors/errors.js';
 import type { SharedStateStore } from '../../shared-state/types.js';
 import type { PropagationTarget, RedactInfo } from '../types.js';
@@ -14,6 +16,20 @@ export interface Runtime {
   readonly redact: ((value: unknown, info: RedactInfo) => unknown) | undefined;
   /** `isotrace.isolation.violations`, labelled by `isotrace.audit.check`. */
   readonly violations: Counter;
+  /** The process's resource (service.name, host, process), given to spans forwarded from worker threads. */
+  readonly resource: Resource;
+  /** Sends spans finished elsewhere (worker threads) through this process's export pipeline. */
+  exportSpans(spans: readonly ReadableSpan[]): void;
+  /** Settings a worker thread needs to trace like this process. */
+  readonly workerSettings: WorkerSettings;
+}
+
+/** What a worker thread inherits from the process that submits its tasks (structured-clone safe). */
+export interface WorkerSettings {
+  serviceName: string;
+  audit: 'record' | 'throw';
+  /** False when the parent has a redact hook: functions cannot cross threads, so raw values must not be recorded there. */
+  recordToolArguments: boolean;
 }
 
 // isotrace's one process-wide handle (STYLE rule 2): settings, never request data.

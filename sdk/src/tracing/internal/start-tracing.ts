@@ -3,6 +3,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { defaultResource, detectResources, envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes, serviceInstanceIdDetector } from '@opentelemetry/resources';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, ConsoleSpanExporter, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
@@ -50,8 +51,12 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
     : new BatchSpanProcessor({ exporter, maxQueueSize: options.maxQueueSize ?? 2048, exportTimeoutMillis: flushTimeoutMs }));
   const processors: SpanProcessor[] = [new RequestAttributesProcessor(), ...(exportProcessor ? [exportProcessor] : [])];
 
+  const resource = defaultResource()
+    .merge(detectResources({ detectors: [envDetector, hostDetector, osDetector, processDetector, serviceInstanceIdDetector] }))
+    .merge(resourceFromAttributes({ 'service.name': options.serviceName }));
   const sdk = new NodeSDK({
-    serviceName: options.serviceName,
+    resource,
+    autoDetectResources: false,
     contextManager: new AsyncLocalStorageContextManager(),
     textMapPropagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
     spanProcessors: processors,
@@ -71,6 +76,15 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
     recordToolArguments: options.recordToolArguments ?? false,
     redact: options.redact,
     violations: metrics.getMeter('isotrace').createCounter(AUDIT.metric, { description: 'Run-time isolation audit failures, by check.' }),
+    resource,
+    exportSpans: (spans) => {
+      for (const span of spans) exportProcessor?.onEnd(span);
+    },
+    workerSettings: {
+      serviceName: options.serviceName,
+      audit: options.audit ?? 'record',
+      recordToolArguments: (options.recordToolArguments ?? false) && options.redact === undefined,
+    },
   });
 
   let stopping: Promise<void> | undefined;

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
+import { Piscina } from 'piscina';
+import { recordViolation } from '../../audit/internal/runtime-audit.js';
+import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
+import { WorkerTaskError } from '../../errors/errors.js';
+import { tryGetRuntime, type Runtime } from '../../tracing/internal/runtime.js';
+import type { WorkerPool, WorkerPoolOptions, WorkerRunOptions } from '../types.js';
+import { captureCarrier } from './carrier.js';
+import { ENVELOPE, fromErrorData, isReply, type TaskEnvelope } from './envelope.js';
+import { serveSharedState } from './shared-state-channel.js';
+import { fromSpanData } from './span-transfer.js';
+
+/**
+ * Creates a piscina worker pool whose tasks carry the submitting request's
+ * context. Each `pool.run()` is a `worker.run <name>` span (kind INTERNAL: the
+ * caller awaits the result) and the worker's spans are its children.
+ * SharedState in the worker reaches the submitting thread's store.
+ *
+ * Throws TypeError naming a bad option.
+ *
+ * ```ts
+ * const pool = createWorkerPool({ filename: new URL('./hash-worker.ts', import.meta.url) });
+ * await withRequestContext({ tenantId, userId }, () => pool.run({ text }));
+ * ```
+ */
+export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
+  if (options === null || typeof options !== 'object') throw new TypeError('createWorkerPool(options): options must be an object with a filename.');
+  const { filename, ...piscinaOptions } = options;
+  if (!(typeof filename === 'string' && filename.length > 0) && !(filename instanceof URL)) throw new TypeError("createWorkerPool: option 'filename' must be a path or file URL of the worker file.");
+  const path = filename instanceof URL || filename.startsWith('file:') ? fileURLToPath(filename) : filename;
+  return new IsotraceWorkerPool(new Piscina({ ...piscinaOptions, filename: path }));
+}
+
+class IsotraceWorkerPool implements WorkerPool {
+  readonly #piscina: Piscina;
+  readonly #storeChannel = `isotrace.shared-state.${randomUUID()}`;
+  #stopServing: (() => void) | undefined;
+
+  constructor(piscina: Piscina) {
+    this.#piscina = piscina;
+  }
+
+  get threads(): number {
+    return this.#piscina.threads.length;
+  }
+
+  async run<R = unknown>(task?: unknown, options: WorkerRunOptions = {}): Promise<R> {
+    const name = options.name ?? 'default';
+    const runtime = tryGetRuntime();
+    const submitted = options.context ?? context.active();
+    if (!runtime) return this.#piscina.run(task, pisicinaOptions(options)) as Promise<R>;
+
+    const span = runtime.tracer.startSpan(`worker.run ${name}`, { kind: SpanKind.INTERNAL, attributes: { 'isotrace.worker.task': name } }, submitted);
+    try {
+      if (options.context) auditSubmission(options.context, span);
+      const envelope: TaskEnvelope = {
+        [ENVELOPE]: 1,
+        task,
+        name,
+        carrier: captureCarrier(trace.setSpan(submitted, span)),
+        settings: runtime.workerSettings,
+        storeChannel: this.#serveStore(runtime),
+      };
+      const reply: unknown = await this.#piscina.run(envelope, pisicinaOptions(options)).catch((error: unknown) => {
+        throw explainRunFailure(error, envelope, name);
+      });
+      if (!isReply(reply)) return reply as R;
+      runtime.exportSpans(reply.spans.map((data) => fromSpanData(data, runtime.resource)));
+      if (!reply.ok) throw fromErrorData(reply.error ?? { name: 'Error', message: 'worker task failed' });
+      return reply.result as R;
+    } catch (error) {
+      recordError(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#piscina.close();
+    this.#stopServing?.();
+  }
+
+  async destroy(): Promise<void> {
+    await this.#piscina.destroy();
+    this.#stopServing?.();
+  }
+
+  /** Starts serving this thread's store to the pool's workers on first use. */
+  #serveStore(runtime: Runtime): string {
+    this.#stopServing ??= serveSharedState(this.#storeChannel, runtime.store);
+    return this.#storeChannel;
+  }
+}
+
+function pisicinaOptions(options: WorkerRunOptions): { name?: string; transferList?: never; signal?: AbortSignal } {
+  return {
+    ...(options.name === undefined ? {} : { name: options.name }),
+    ...(options.transferList === undefined ? {} : { transferList: options.transferList as never }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
+}
+
+/** Submitting another request's context from inside a request is the cross-request hand-off the audit exists for. */
+function auditSubmission(submitted: Context, span: ReturnType<Runtime['tracer']['startSpan']>): void {
+  const active = requestContextOf(context.active());
+  const target = requestContextOf(submitted);
+  if (active && target && active.requestId !== target.requestId) {
+    recordViolation(span, 'context-owner', `request ${active.requestId} (tenant ${active.tenantId})`, `request ${target.requestId} (tenant ${target.tenantId})`);
+  }
+}
+
+/** Turns piscina's failures into errors that say what happened. */
+function explainRunFailure(error: unknown, envelope: TaskEnvelope, name: string): Error {
+  const err = error instanceof Error ? error : new Error(String(error));
+  if (err.name === 'DataCloneError') {
+    const culprit = unclonableValue(envelope);
+    return new TypeError(`pool.run(${name}): ${culprit} cannot be sent to a worker thread (${err.message}). Keep request-context values and tasks to structured-clone data.`, { cause: err });
+  }
+  if (err.name === 'AbortError') return err;
+  return new WorkerTaskError(`Worker thread failed while running task '${name}': ${err.message}`, { cause: err });
+}
+
+function unclonableValue(envelope: TaskEnvelope): string {
+  for (const [key, value] of Object.entries(envelope.carrier.request?.values ?? {})) {
+    try {
+      structuredClone(value);
+    } catch {
+      return `request-context value '${key}'`;
+    }
+  }
+  return 'the task';
+}

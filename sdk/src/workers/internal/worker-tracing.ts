@@ -1,0 +1,68 @@
+import { context, createNoopMeter, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { RequestAttributesProcessor } from '../../context/internal/request-attributes-processor.js';
+import { MemoryStore } from '../../shared-state/internal/memory-store.js';
+import type { SharedStateStore } from '../../shared-state/types.js';
+import { setRuntime, tryGetRuntime, type WorkerSettings } from '../../tracing/internal/runtime.js';
+import { ChannelStore } from './shared-state-channel.js';
+import { toSpanData, type SpanData } from './span-transfer.js';
+
+/** Keeps the spans a worker thread finishes until the task's reply takes them to the submitting thread. */
+class ForwardingProcessor implements SpanProcessor {
+  #finished: SpanData[] = [];
+
+  onStart(): void {}
+
+  onEnd(span: ReadableSpan): void {
+    this.#finished.push(toSpanData(span));
+  }
+
+  /** The spans finished since the last call (possibly of concurrent tasks: all go to the same exporter). */
+  take(): SpanData[] {
+    const spans = this.#finished;
+    this.#finished = [];
+    return spans;
+  }
+
+  async forceFlush(): Promise<void> {}
+
+  async shutdown(): Promise<void> {}
+}
+
+// This worker thread's tracing, set up by the first task (the thread's one isotrace handle).
+let forwarding: ForwardingProcessor | undefined;
+
+/**
+ * Sets up tracing in this worker thread from the submitting thread's settings,
+ * once: spans are forwarded to the submitting thread and exported there.
+ * Where the application started isotrace in the worker itself, that wins and
+ * nothing is forwarded.
+ */
+export function ensureWorkerTracing(settings: WorkerSettings | undefined, storeChannel: string | undefined): ForwardingProcessor | undefined {
+  if (forwarding || tryGetRuntime() || !settings) return forwarding;
+  forwarding = new ForwardingProcessor();
+  const resource = resourceFromAttributes({ 'service.name': settings.serviceName });
+  const provider = new TracerProvider({ resource, spanProcessors: [new RequestAttributesProcessor(), forwarding] });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+  trace.setGlobalTracerProvider(provider);
+  const store: SharedStateStore = storeChannel ? new ChannelStore(storeChannel) : new MemoryStore();
+  setRuntime({
+    serviceName: settings.serviceName,
+    tracer: provider.getTracer('isotrace'),
+    store,
+    audit: settings.audit,
+    propagateTo: [],
+    recordToolArguments: settings.recordToolArguments,
+    redact: undefined,
+    // Violations are counted where the forwarded spans are exported.
+    violations: createNoopMeter().createCounter('isotrace.isolation.violations'),
+    resource,
+    exportSpans: () => {},
+    workerSettings: settings,
+  });
+  return forwarding;
+}
