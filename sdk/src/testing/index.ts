@@ -4,4 +4,6 @@ export type { TestTracing } from './internal/test-tracing.js';
 export { expectNoCrossRequestLeakage } from './internal/expect-no-leakage.js';
 export { auditSpans } from '../audit/internal/audit-spans.js';
 export type { AuditableSpan } from '../audit/internal/audit-spans.js';
+export { spansFromOtlpJson } from '../audit/internal/otlp-json.js';
+export type { OtlpTracesJson } from '../audit/internal/otlp-json.js';
 export type { AuditReport, AuditSpan, IsolationViolation, RuntimeCheck, AncestryCheck } from '../audit/types.js';

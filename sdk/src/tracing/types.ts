@@ -33,6 +33,8 @@ export interface TracingOptions {
   recordToolArguments?: boolean;
   /** Rewrites recorded tool arguments and results; a throwing hook records nothing. */
   redact?: (value: unknown, info: RedactInfo) => unknown;
+  /** Instrument outbound node:http and fetch/undici calls (CLIENT spans, traceparent, baggage per propagateTo); default true. */
+  instrumentHttp?: boolean;
   /** Bound on forceFlush() and shutdown(), in ms; default 5000. */
   flushTimeoutMs?: number;
   /** Metric readers for isotrace's metrics (`isotrace.isolation.violations`); default OTLP when `exporter` is 'otlp', else none. */

@@ -1,15 +1,18 @@
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes, serviceInstanceIdDetector } from '@opentelemetry/resources';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, ConsoleSpanExporter, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { AUDIT } from '../../audit/internal/attributes.js';
 import { RequestAttributesProcessor } from '../../context/internal/request-attributes-processor.js';
 import { TracingAlreadyStartedError } from '../../errors/errors.js';
+import { outboundPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
 import { MemoryStore } from '../../shared-state/internal/memory-store.js';
 import type { Tracing, TracingOptions } from '../types.js';
 import { reportOnce } from './report.js';
@@ -45,6 +48,7 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
   if (tryGetRuntime()) throw new TracingAlreadyStartedError();
 
   const flushTimeoutMs = options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
+  const propagateTo = [options.propagateTo ?? []].flat();
   const exporter = createExporter(options, flushTimeoutMs);
   const exportProcessor: SpanProcessor | undefined = exporter && (mode === 'synchronous'
     ? new SynchronousExportProcessor(exporter)
@@ -58,13 +62,15 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
     resource,
     autoDetectResources: false,
     contextManager: new AsyncLocalStorageContextManager(),
-    textMapPropagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+    textMapPropagator: outboundPropagator(propagateTo),
     spanProcessors: processors,
     logRecordProcessors: [],
     metricReaders: options.metricReaders ?? defaultMetricReaders(options, flushTimeoutMs),
-    instrumentations: [],
+    // Outbound HTTP only: inbound requests get their SERVER span from httpRequestContext().
+    instrumentations: options.instrumentHttp === false ? [] : [new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }), new UndiciInstrumentation()],
   });
   sdk.start();
+  if (options.instrumentHttp !== false) patchBuiltinHttpForEsm();
 
   const ownStore = options.sharedStateStore ? undefined : new MemoryStore();
   setRuntime({
@@ -72,7 +78,7 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
     tracer: trace.getTracer('isotrace'),
     store: options.sharedStateStore ?? ownStore!,
     audit: options.audit ?? 'record',
-    propagateTo: [options.propagateTo ?? []].flat(),
+    propagateTo,
     recordToolArguments: options.recordToolArguments ?? false,
     redact: options.redact,
     violations: metrics.getMeter('isotrace').createCounter(AUDIT.metric, { description: 'Run-time isolation audit failures, by check.' }),
@@ -104,6 +110,19 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
       return stopping;
     },
   };
+}
+
+/**
+ * The HTTP instrumentation patches node:http when it is required; ESM imports
+ * bypass require, and modules loaded before startTracing() were never hooked.
+ * Requiring the builtins here applies the patch to their shared exports, and
+ * syncing the ESM view makes `import { request } from 'node:http'` see it too.
+ */
+function patchBuiltinHttpForEsm(): void {
+  const require = createRequire(import.meta.url);
+  require('node:http');
+  require('node:https');
+  syncBuiltinESMExports();
 }
 
 function createExporter(options: TracingOptions, timeoutMillis: number): SpanExporter | undefined {

@@ -1,5 +1,6 @@
-import { propagation, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import { defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { auditSharedStateAccess } from '../../audit/internal/runtime-audit.js';
+import { internalPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
 import { REQUEST_CONTEXT_KEY } from '../../context/internal/keys.js';
 import { RequestContextImpl } from '../../context/internal/request-context.js';
 import { requestContextOf } from '../../context/internal/request-scope.js';
@@ -17,7 +18,7 @@ export interface ContextCarrier {
 /** Captures `ctx` (trace, baggage, request context) as plain data that can cross threads and processes. */
 export function captureCarrier(ctx: Context): ContextCarrier {
   const carrier: ContextCarrier = {};
-  propagation.inject(ctx, carrier as Record<string, string>);
+  internalPropagator.inject(ctx, carrier, defaultTextMapSetter);
   const request = requestContextOf(ctx);
   if (request) carrier.request = request.toSnapshot();
   return carrier;
@@ -26,7 +27,7 @@ export function captureCarrier(ctx: Context): ContextCarrier {
 /** The OpenTelemetry context a carrier describes: remote parent span, baggage and a copy of the request context. */
 export function restoreContext(carrier: ContextCarrier, store: SharedStateStore): Context {
   const { request, ...headers } = carrier;
-  const ctx = propagation.extract(ROOT_CONTEXT, headers);
+  const ctx = internalPropagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
   return request ? ctx.setValue(REQUEST_CONTEXT_KEY, RequestContextImpl.fromSnapshot(request, store, auditSharedStateAccess)) : ctx;
 }
 

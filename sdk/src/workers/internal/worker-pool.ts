@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
 import { Piscina } from 'piscina';
+import { AUDIT } from '../../audit/internal/attributes.js';
 import { recordViolation } from '../../audit/internal/runtime-audit.js';
 import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
 import { WorkerTaskError } from '../../errors/errors.js';
@@ -10,7 +11,7 @@ import type { WorkerPool, WorkerPoolOptions, WorkerRunOptions } from '../types.j
 import { captureCarrier } from './carrier.js';
 import { ENVELOPE, fromErrorData, isReply, type TaskEnvelope } from './envelope.js';
 import { serveSharedState } from './shared-state-channel.js';
-import { fromSpanData } from './span-transfer.js';
+import { fromSpanData, type SpanData } from './span-transfer.js';
 
 /**
  * Creates a piscina worker pool whose tasks carry the submitting request's
@@ -68,6 +69,7 @@ class IsotraceWorkerPool implements WorkerPool {
       });
       if (!isReply(reply)) return reply as R;
       runtime.exportSpans(reply.spans.map((data) => fromSpanData(data, runtime.resource)));
+      countForwardedViolations(runtime, reply.spans);
       if (!reply.ok) throw fromErrorData(reply.error ?? { name: 'Error', message: 'worker task failed' });
       return reply.result as R;
     } catch (error) {
@@ -109,6 +111,15 @@ function auditSubmission(submitted: Context, span: ReturnType<Runtime['tracer'][
   const target = requestContextOf(submitted);
   if (active && target && active.requestId !== target.requestId) {
     recordViolation(span, 'context-owner', `request ${active.requestId} (tenant ${active.tenantId})`, `request ${target.requestId} (tenant ${target.tenantId})`);
+  }
+}
+
+/** Worker threads have no meter: the audit failures they recorded on their spans are counted here, where the spans are exported. */
+function countForwardedViolations(runtime: Runtime, spans: readonly SpanData[]): void {
+  for (const span of spans) {
+    for (const event of span.events) {
+      if (event.name === AUDIT.event) runtime.violations.add(1, { [AUDIT.check]: String(event.attributes?.[AUDIT.check] ?? 'unknown') });
+    }
   }
 }
 

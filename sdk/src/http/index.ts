@@ -1,0 +1,3 @@
+/** `isotrace/http`: inbound HTTP requests in their own request context and SERVER span. */
+export { httpRequestContext } from './internal/inbound.js';
+export type { HttpHandler, HttpRequestContextOptions, Identity } from './types.js';

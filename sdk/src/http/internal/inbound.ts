@@ -1,0 +1,174 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { defaultTextMapGetter, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { BAGGAGE, CORRELATION_ID_PATTERN } from '../../context/internal/keys.js';
+import { runRequest } from '../../context/internal/request-scope.js';
+import { reportOnce } from '../../tracing/internal/report.js';
+import type { HttpHandler, HttpRequestContextOptions, Identity } from '../types.js';
+
+const traceContext = new W3CTraceContextPropagator();
+const baggagePropagator = new W3CBaggagePropagator();
+
+/**
+ * Serves each HTTP request in its own request context and SERVER span.
+ * Works as a node:http listener (`http.createServer(httpRequestContext(opts, handler))`)
+ * and as Express-style middleware (`app.use(httpRequestContext(opts))`, which
+ * runs the rest of the chain inside the context).
+ *
+ * - The span continues a valid inbound `traceparent`/`tracestate` (invalid ones
+ *   are ignored, as W3C Trace Context says) and ends when the response is done.
+ * - Identity comes only from `identify(req)`; inbound baggage is kept only when
+ *   `trustInbound(req)` is true. A correlation id from `x-correlation-id` or
+ *   baggage is used when it is valid (1–128 of `A-Za-z0-9._:@-`), else replaced.
+ * - Responses carry `x-request-id`, `x-correlation-id` and `traceresponse`.
+ * - When identify() returns nothing or throws: 401 (or `onUnidentified`), no context.
+ *
+ * Throws TypeError for bad options.
+ */
+export function httpRequestContext<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
+  options: HttpRequestContextOptions<Req, Res>,
+  handler?: HttpHandler<Req, Res>,
+): (req: Req, res: Res, next?: (error?: unknown) => void) => void {
+  if (options === null || typeof options !== 'object' || typeof options.identify !== 'function') {
+    throw new TypeError("httpRequestContext: option 'identify' must be a function returning the request's tenantId and userId.");
+  }
+  if (options.trustInbound !== undefined && typeof options.trustInbound !== 'function') throw new TypeError("httpRequestContext: option 'trustInbound' must be a function.");
+  if (handler !== undefined && typeof handler !== 'function') throw new TypeError('httpRequestContext(options, handler): handler must be a function.');
+
+  return (req, res, next) => {
+    void serve(options, handler, req, res, next);
+  };
+}
+
+async function serve<Req extends IncomingMessage, Res extends ServerResponse>(
+  options: HttpRequestContextOptions<Req, Res>,
+  handler: HttpHandler<Req, Res> | undefined,
+  req: Req,
+  res: Res,
+  next: ((error?: unknown) => void) | undefined,
+): Promise<void> {
+  const trusted = isTrusted(options, req);
+  const parent = inboundContext(req, trusted);
+  let identity: Identity | undefined;
+  let refusal: unknown;
+  try {
+    identity = await options.identify(req);
+  } catch (error) {
+    refusal = error;
+  }
+  if (!identity) {
+    unidentified(options, req, res, refusal);
+    return;
+  }
+
+  const correlationId = inboundCorrelationId(req, parent);
+  try {
+    await runRequest(
+      { ...identity, ...(correlationId ? { correlationId } : {}), name: spanName(options, req) },
+      (ctx) => {
+        const span = trace.getActiveSpan();
+        res.setHeader('x-request-id', ctx.requestId);
+        res.setHeader('x-correlation-id', ctx.correlationId);
+        if (span) res.setHeader('traceresponse', traceResponse(span.spanContext()));
+        return untilResponded(req, res, () => (handler ? handler(req, res, next ?? failOn(res)) : next?.()), next);
+      },
+      { kind: SpanKind.SERVER, attributes: requestAttributes(req) },
+      parent,
+    );
+  } catch (error) {
+    // Handler errors are already recorded and answered; this is for failures before it ran (e.g. isotrace not started).
+    if (!res.headersSent && !res.writableEnded) {
+      reportOnce('http-request-context-failed', 'httpRequestContext could not create a request context; answering 500.', error);
+      res.statusCode = 500;
+      res.end();
+    }
+  }
+}
+
+/** Runs the handler and settles when the response is finished or the connection closed. */
+function untilResponded(req: IncomingMessage, res: ServerResponse, run: () => unknown, next: ((error?: unknown) => void) | undefined): Promise<void> {
+  const span = trace.getActiveSpan();
+  return new Promise<void>((resolve, reject) => {
+    const done = (): void => {
+      span?.setAttribute('http.response.status_code', res.statusCode);
+      if (res.statusCode >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
+      if (!res.writableFinished && req.destroyed) span?.setAttribute('error.type', 'connection_closed');
+      resolve();
+    };
+    res.once('finish', done);
+    res.once('close', done);
+    Promise.resolve()
+      .then(run)
+      .catch((error: unknown) => {
+        if (next) next(error);
+        else if (!res.headersSent) {
+          res.statusCode = 500;
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ error: 'internal error' }));
+        } else res.destroy();
+        reject(error);
+      });
+  });
+}
+
+function isTrusted<Req extends IncomingMessage>(options: HttpRequestContextOptions<Req, never>, req: Req): boolean {
+  try {
+    return options.trustInbound?.(req) === true;
+  } catch (error) {
+    reportOnce('trust-inbound-threw', 'trustInbound() threw; treating the peer as untrusted.', error);
+    return false;
+  }
+}
+
+/** Trace context always (W3C rules drop invalid values); baggage only from trusted peers. */
+function inboundContext(req: IncomingMessage, trusted: boolean): Context {
+  const withTrace = traceContext.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter);
+  return trusted ? baggagePropagator.extract(withTrace, req.headers, defaultTextMapGetter) : withTrace;
+}
+
+/** A valid inbound correlation id: the header first, then (even from untrusted peers) the baggage entry. */
+function inboundCorrelationId(req: IncomingMessage, parent: Context): string | undefined {
+  const header = req.headers['x-correlation-id'];
+  if (typeof header === 'string' && CORRELATION_ID_PATTERN.test(header)) return header;
+  const fromBaggage = (propagation.getBaggage(parent) ?? propagation.getBaggage(baggagePropagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter)))
+    ?.getEntry(BAGGAGE.correlationId)?.value;
+  return fromBaggage !== undefined && CORRELATION_ID_PATTERN.test(fromBaggage) ? fromBaggage : undefined;
+}
+
+function unidentified<Req extends IncomingMessage, Res extends ServerResponse>(options: HttpRequestContextOptions<Req, Res>, req: Req, res: Res, error: unknown): void {
+  if (options.onUnidentified) {
+    options.onUnidentified(req, res, error);
+    return;
+  }
+  res.statusCode = 401;
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ error: 'unauthenticated' }));
+}
+
+function spanName<Req extends IncomingMessage>(options: HttpRequestContextOptions<Req, never>, req: Req): string {
+  if (typeof options.name === 'function') return options.name(req);
+  return options.name ?? req.method ?? 'HTTP';
+}
+
+function requestAttributes(req: IncomingMessage): Record<string, string | number> {
+  const attributes: Record<string, string | number> = { 'http.request.method': req.method ?? 'GET', 'url.path': (req.url ?? '/').split('?')[0] ?? '/' };
+  const agent = req.headers['user-agent'];
+  if (agent) attributes['user_agent.original'] = agent.slice(0, 256);
+  if (req.socket?.remoteAddress) attributes['network.peer.address'] = req.socket.remoteAddress;
+  return attributes;
+}
+
+/** W3C Trace Context Level 2 `traceresponse`: version-traceid-spanid-flags of the server span. */
+function traceResponse({ traceId, spanId, traceFlags }: { traceId: string; spanId: string; traceFlags: number }): string {
+  return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+/** Without Express, a handler's next(error) answers 500. */
+function failOn(res: ServerResponse): (error?: unknown) => void {
+  return (error) => {
+    if (error === undefined || res.headersSent) return;
+    res.statusCode = 500;
+    res.end();
+  };
+}
+
