@@ -1,4 +1,4 @@
-import { context, propagation, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { context, propagation, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { BAGGAGE } from '../../context/internal/keys.js';
 import type { RequestIdentity } from '../../context/internal/request-context.js';
 import { requestContextOf } from '../../context/internal/request-scope.js';
@@ -13,25 +13,36 @@ import { AUDIT } from './attributes.js';
  * system's owner (`context-owner`), the active span is in the owner's trace
  * (`trace`), baggage carries the active request's identity (`baggage`), and
  * the active request's SharedState scope is the owner's (`shared-state`).
- * Each failure is recorded on `span`; in `audit: 'throw'` mode the first one throws.
+ * Each failure is recorded on `span`, except checks in `alreadyFailed` (the
+ * end of a call does not count what its start already did); in
+ * `audit: 'throw'` mode the first one throws. Returns the checks that failed.
  */
-export function auditToolBoundary(owner: RequestIdentity, span: Span): void {
+export function auditToolBoundary(owner: RequestIdentity, span: Span, alreadyFailed: ReadonlySet<RuntimeCheck> = new Set()): Set<RuntimeCheck> {
+  const failed = new Set<RuntimeCheck>();
+  const fail = (check: RuntimeCheck, expected: string, actual: string): void => {
+    failed.add(check);
+    if (!alreadyFailed.has(check)) recordViolation(span, check, expected, actual);
+  };
   const active = context.active();
   const request = requestContextOf(active);
-  if (request?.requestId !== owner.requestId) {
-    recordViolation(span, 'context-owner', describeRequest(owner), request ? describeRequest(request) : '(no request)');
-  }
+  if (request?.requestId !== owner.requestId) fail('context-owner', describeRequest(owner), request ? describeRequest(request) : '(no request)');
   const traceId = trace.getSpanContext(active)?.traceId;
-  if (traceId !== owner.traceId) recordViolation(span, 'trace', owner.traceId, traceId ?? '(no span)');
+  if (traceId !== owner.traceId) fail('trace', owner.traceId, traceId ?? '(no span)');
   if (request) {
-    const baggage = propagation.getBaggage(active);
-    const carried = `${baggage?.getEntry(BAGGAGE.tenantId)?.value}/${baggage?.getEntry(BAGGAGE.userId)?.value}/${baggage?.getEntry(BAGGAGE.correlationId)?.value}`;
+    const carried = baggageIdentity(active);
     const expected = `${request.tenantId}/${request.userId}/${request.correlationId}`;
-    if (carried !== expected) recordViolation(span, 'baggage', expected, carried);
-    if (request.tenantId !== owner.tenantId || request.userId !== owner.userId) {
-      recordViolation(span, 'shared-state', `${owner.tenantId}/${owner.userId}`, `${request.tenantId}/${request.userId}`);
-    }
+    if (carried !== expected) fail('baggage', expected, carried);
+    if (request.tenantId !== owner.tenantId || request.userId !== owner.userId) fail('shared-state', `${owner.tenantId}/${owner.userId}`, `${request.tenantId}/${request.userId}`);
   }
+  return failed;
+}
+
+/** tenant/user/correlation as the active baggage carries them. */
+function baggageIdentity(active: Context): string {
+  const baggage = propagation.getBaggage(active);
+  if (!baggage) return '(no baggage)';
+  const entry = (key: string): string => baggage.getEntry(key)?.value ?? '(none)';
+  return `${entry(BAGGAGE.tenantId)}/${entry(BAGGAGE.userId)}/${entry(BAGGAGE.correlationId)}`;
 }
 
 /** The `shared-state` check on every SharedState access: the handle's scope is the active request's. */

@@ -64,7 +64,15 @@ export function matches(target: PropagationTarget, url: URL): boolean {
       return false;
     }
   }
-  if (target instanceof RegExp) return target.test(url.href);
-  if (target.includes('://')) return url.href.startsWith(target);
+  // search(), not test(): a /g or /y RegExp's lastIndex would make test() alternate between calls.
+  if (target instanceof RegExp) return url.href.search(target) !== -1;
+  if (target.includes('://')) return matchesPrefix(target, url);
   return target === url.host || target === url.hostname;
+}
+
+/** A URL prefix never reaches past its own origin: `http://api:1234` must not match `http://api:12345/` or `http://api.evil/`. */
+function matchesPrefix(prefix: string, url: URL): boolean {
+  if (!URL.canParse(prefix)) return false;
+  const base = new URL(prefix);
+  return url.origin === base.origin && url.href.startsWith(base.href);
 }

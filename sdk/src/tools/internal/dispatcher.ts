@@ -41,10 +41,10 @@ export class Dispatcher implements ToolDispatcher {
     return context.with(trace.setSpan(context.active(), span), async () => {
       try {
         if (!tool) throw new UnknownToolError(name, this.registryId, [...this.#tools.keys()]);
-        auditToolBoundary(this.#owner, span);
+        const failedAtStart = auditToolBoundary(this.#owner, span);
         if (this.#recording.recordToolArguments) this.#record(span, 'gen_ai.tool.call.arguments', args, { toolName: name, kind: 'arguments' });
         const result = (await tool.run(args)) as R;
-        auditToolBoundary(this.#owner, span);
+        auditToolBoundary(this.#owner, span, failedAtStart);
         if (this.#recording.recordToolArguments) this.#record(span, 'gen_ai.tool.call.result', result, { toolName: name, kind: 'result' });
         return result;
       } catch (error) {
@@ -81,11 +81,13 @@ export class Dispatcher implements ToolDispatcher {
 
   /** Records arguments or a result after `redact`; a failing hook records a marker, never the raw value. */
   #record(span: Span, attribute: string, value: unknown, info: RedactInfo): void {
+    if (value === undefined) return;
     let shown: unknown;
     try {
       shown = this.#recording.redact ? this.#recording.redact(value, info) : value;
     } catch (error) {
-      reportOnce('redact-failed', 'the redact hook threw; the value was not recorded.', error);
+      // Only the error's name: its message may quote the very value being redacted.
+      reportOnce('redact-failed', `the redact hook threw ${error instanceof Error ? error.name : typeof error}; the value was not recorded.`);
       span.setAttribute(attribute, '[redaction failed]');
       return;
     }

