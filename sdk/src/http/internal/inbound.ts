@@ -36,7 +36,14 @@ export function httpRequestContext<Req extends IncomingMessage = IncomingMessage
   if (handler !== undefined && typeof handler !== 'function') throw new TypeError('httpRequestContext(options, handler): handler must be a function.');
 
   return (req, res, next) => {
-    void serve(options, handler, req, res, next);
+    serve(options, handler, req, res, next).catch((error: unknown) => {
+      // Only app callbacks outside the request (e.g. onUnidentified) get here: answer instead of hanging or crashing.
+      reportOnce('http-request-context-callback-threw', 'an httpRequestContext() callback threw outside the request; answering 500.', error);
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.end();
+      } else res.destroy();
+    });
   };
 }
 

@@ -1,5 +1,6 @@
-import { SpanKind, trace, type Context, type Span, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
+import { propagation, SpanKind, trace, type Context, type Span, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { BAGGAGE } from '../../context/internal/keys.js';
 import type { PropagationTarget } from '../../tracing/types.js';
 
 /**
@@ -21,7 +22,7 @@ export class DestinationBaggagePropagator implements TextMapPropagator {
   inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
     if (this.#targets.length === 0) return;
     const destination = destinationOf(trace.getSpan(ctx));
-    if (destination && this.#targets.some((target) => matches(target, destination))) this.#inner.inject(ctx, carrier, setter);
+    if (destination && this.#targets.some((target) => matches(target, destination))) this.#inner.inject(identityFirst(ctx), carrier, setter);
   }
 
   extract(ctx: Context, carrier: unknown, getter: TextMapGetter): Context {
@@ -40,6 +41,25 @@ export function outboundPropagator(targets: readonly PropagationTarget[]): TextM
 
 /** Both W3C propagators, unfiltered: for isotrace's own in-process hops (worker threads, child processes). */
 export const internalPropagator: TextMapPropagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
+
+const IDENTITY_KEYS: ReadonlySet<string> = new Set(Object.values(BAGGAGE));
+const isIdentity = ([key]: [string, unknown]): boolean => IDENTITY_KEYS.has(key);
+
+/**
+ * The W3C propagator drops members from the end once the header would pass
+ * 180 members or 8 KiB. A trusted peer's baggage comes before isotrace's
+ * identity entries, so a large one would push the identity out: move it first.
+ */
+function identityFirst(ctx: Context): Context {
+  const baggage = propagation.getBaggage(ctx);
+  if (!baggage) return ctx;
+  const entries = baggage.getAllEntries();
+  const firstOther = entries.findIndex((entry) => !isIdentity(entry));
+  if (firstOther === -1 || entries.findLastIndex(isIdentity) < firstOther) return ctx;
+  let ordered = propagation.createBaggage(Object.fromEntries(entries.filter(isIdentity)));
+  for (const [key, entry] of entries) if (!IDENTITY_KEYS.has(key)) ordered = ordered.setEntry(key, entry);
+  return propagation.setBaggage(ctx, ordered);
+}
 
 /** Where a CLIENT span's request goes, from its semantic-convention attributes. */
 function destinationOf(span: Span | undefined): URL | undefined {

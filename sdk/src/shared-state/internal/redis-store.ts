@@ -35,12 +35,18 @@ export interface RedisStoreOptions {
   keyPrefix?: string;
   /** Bound on every store call (connecting, queueing, retries included), in ms; default 2000. */
   commandTimeoutMs?: number;
-  /** Bound on one TCP connect attempt of the client RedisStore creates, in ms; default `commandTimeoutMs`. */
+  /**
+   * Bound on one connect attempt of the client RedisStore creates, in ms;
+   * default 5000. Calls never wait longer than `commandTimeoutMs` for it.
+   */
   connectTimeoutMs?: number;
 }
 
 const DEFAULT_KEY_PREFIX = 'isotrace:ss';
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+// Longer than a call's deadline on purpose: a connect attempt abandoned early
+// (e.g. while the event loop is busy) only delays recovery.
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const MAX_UPDATE_ATTEMPTS = 50;
 const MAX_RECONNECT_DELAY_MS = 1000;
 const SCAN_COUNT = '1000';
@@ -129,7 +135,7 @@ export class RedisStore implements SharedStateStore {
   constructor(options: RedisStoreOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError(`RedisStore options must be an object; got ${describe(options)}.`);
     const { url, client, keyPrefix = DEFAULT_KEY_PREFIX, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS } = options;
-    const connectTimeoutMs = options.connectTimeoutMs ?? commandTimeoutMs;
+    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     validateOptions({ url, client, keyPrefix, commandTimeoutMs, connectTimeoutMs });
     this.#keyPrefix = keyPrefix;
     this.#commandTimeoutMs = commandTimeoutMs;

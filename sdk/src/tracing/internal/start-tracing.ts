@@ -22,6 +22,16 @@ import { validateOptions } from './validate-options.js';
 
 const DEFAULT_FLUSH_TIMEOUT_MS = 5000;
 
+// One set per process, enabled while isotrace runs. Not request data: OpenTelemetry's own patches.
+// A second HttpInstrumentation could never patch node:http again (the shared require hook fires once
+// per module), so a restarted isotrace re-enables these instead of making new ones.
+let httpInstrumentations: [HttpInstrumentation, UndiciInstrumentation] | undefined;
+
+function outboundInstrumentations(): [HttpInstrumentation, UndiciInstrumentation] {
+  httpInstrumentations ??= [new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }), new UndiciInstrumentation()];
+  return httpInstrumentations;
+}
+
 /** How spans leave the process: batched (production) or synchronously as each ends (tests). */
 export type ExportMode = 'batch' | 'synchronous';
 
@@ -58,6 +68,7 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
   const resource = defaultResource()
     .merge(detectResources({ detectors: [envDetector, hostDetector, osDetector, processDetector, serviceInstanceIdDetector] }))
     .merge(resourceFromAttributes({ 'service.name': options.serviceName }));
+  const instrumentations = options.instrumentHttp === false ? [] : outboundInstrumentations();
   const sdk = new NodeSDK({
     resource,
     autoDetectResources: false,
@@ -67,9 +78,11 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
     logRecordProcessors: [],
     metricReaders: options.metricReaders ?? defaultMetricReaders(options, flushTimeoutMs),
     // Outbound HTTP only: inbound requests get their SERVER span from httpRequestContext().
-    instrumentations: options.instrumentHttp === false ? [] : [new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }), new UndiciInstrumentation()],
+    instrumentations,
   });
   sdk.start();
+  // registerInstrumentations() only enables instrumentations whose config says disabled; after a restart ours are merely off.
+  for (const instrumentation of instrumentations) instrumentation.enable();
   if (options.instrumentHttp !== false) patchBuiltinHttpForEsm();
 
   const ownStore = options.sharedStateStore ? undefined : new MemoryStore();
@@ -100,6 +113,9 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
     shutdown: () => {
       stopping ??= (async () => {
         await withinTimeout(sdk.shutdown(), flushTimeoutMs, 'shutdown()');
+        // NodeSDK.shutdown() leaves instrumentations enabled: after shutdown outbound calls would still
+        // get traceparent and CLIENT spans from the stopped provider.
+        unpatchInstrumentations(instrumentations);
         await ownStore?.close();
         setRuntime(undefined);
         trace.disable();
@@ -122,6 +138,19 @@ function patchBuiltinHttpForEsm(): void {
   const require = createRequire(import.meta.url);
   require('node:http');
   require('node:https');
+  syncBuiltinESMExports();
+}
+
+/** Disables the HTTP/undici instrumentations and lets ESM imports of node:http(s) see the unpatched functions again. */
+function unpatchInstrumentations(instrumentations: ReadonlyArray<{ disable(): void }>): void {
+  if (instrumentations.length === 0) return;
+  for (const instrumentation of instrumentations) {
+    try {
+      instrumentation.disable();
+    } catch (error) {
+      reportOnce('instrumentation-disable-failed', 'could not disable an HTTP instrumentation at shutdown.', error);
+    }
+  }
   syncBuiltinESMExports();
 }
 

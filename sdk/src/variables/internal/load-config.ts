@@ -3,11 +3,12 @@ import { parse } from 'yaml';
 import { ConfigError } from '../../errors/errors.js';
 import { expandVariables } from './expand-variables.js';
 
-const CONFIG_PATH = /^[^\n]*\.(ya?ml|json)$/i;
+// One line ending in .yaml/.yml/.json that is not itself YAML (no `key: value`, no flow collection).
+const CONFIG_PATH = /^(?!.*: )[^\n{[]*\.(ya?ml|json)$/i;
 
 /**
  * Loads YAML (or JSON) config from a file path (a single line ending in
- * .yaml, .yml or .json) or from the text itself, then expands variables in
+ * .yaml, .yml or .json, without `: `) or from the text itself, then expands variables in
  * every string value with expandVariables(). Expansion runs after parsing, so
  * a variable's value is always data: it can never add keys or change the
  * document's structure.

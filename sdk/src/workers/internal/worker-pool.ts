@@ -51,7 +51,7 @@ class IsotraceWorkerPool implements WorkerPool {
     const name = options.name ?? 'default';
     const runtime = tryGetRuntime();
     const submitted = options.context ?? context.active();
-    if (!runtime) return this.#piscina.run(task, pisicinaOptions(options)) as Promise<R>;
+    if (!runtime) return this.#piscina.run(task, piscinaRunOptions(options)) as Promise<R>;
 
     const span = runtime.tracer.startSpan(`worker.run ${name}`, { kind: SpanKind.INTERNAL, attributes: { 'isotrace.worker.task': name } }, submitted);
     try {
@@ -64,12 +64,12 @@ class IsotraceWorkerPool implements WorkerPool {
         settings: runtime.workerSettings,
         storeChannel: this.#serveStore(runtime),
       };
-      const reply: unknown = await this.#piscina.run(envelope, pisicinaOptions(options)).catch((error: unknown) => {
+      const reply: unknown = await this.#piscina.run(envelope, piscinaRunOptions(options)).catch((error: unknown) => {
         throw explainRunFailure(error, envelope, name);
       });
       if (!isReply(reply)) return reply as R;
       runtime.exportSpans(reply.spans.map((data) => fromSpanData(data, runtime.resource)));
-      // TEMP countForwardedViolations(runtime, reply.spans);
+      countForwardedViolations(runtime, reply.spans);
       if (!reply.ok) throw fromErrorData(reply.error ?? { name: 'Error', message: 'worker task failed' });
       return reply.result as R;
     } catch (error) {
@@ -97,7 +97,7 @@ class IsotraceWorkerPool implements WorkerPool {
   }
 }
 
-function pisicinaOptions(options: WorkerRunOptions): { name?: string; transferList?: never; signal?: AbortSignal } {
+function piscinaRunOptions(options: WorkerRunOptions): { name?: string; transferList?: never; signal?: AbortSignal } {
   return {
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(options.transferList === undefined ? {} : { transferList: options.transferList as never }),
@@ -130,9 +130,10 @@ function explainRunFailure(error: unknown, envelope: TaskEnvelope, name: string)
     const culprit = unclonableValue(envelope);
     return new TypeError(`pool.run(${name}): ${culprit} cannot be sent to a worker thread (${err.message}). Keep request-context values and tasks to structured-clone data.`, { cause: err });
   }
-  // Cancellation and piscina's own argument checks (TypeError naming the argument) are not thread failures.
-  if (err.name === 'AbortError' || err instanceof TypeError) return err;
-  return new WorkerTaskError(`Worker thread failed while running task '${name}': ${err.message}`, { cause: err });
+  // Only a thread that died is a WorkerTaskError; cancellation, piscina's argument
+  // checks, a full queue or a missing export are passed on as piscina said them.
+  if (!/worker exited|terminat/i.test(err.message)) return err;
+  return new WorkerTaskError(`Worker thread died while running task '${name}': ${err.message}`, { cause: err });
 }
 
 function unclonableValue(envelope: TaskEnvelope): string {

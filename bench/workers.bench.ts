@@ -1,0 +1,83 @@
+// Worker hop: piscina's run alone vs isotrace's pool.run carrying the request
+// context (trace, baggage, request snapshot, worker spans forwarded back) — same
+// worker file, same trivial task, same thread count, in one run.
+// Target (issue 4): context propagation adds at most 15% (or 20 µs) per task.
+import { Piscina } from 'piscina';
+import { startTracing, withRequestContext } from 'isotrace';
+import { createWorkerPool } from 'isotrace/workers';
+import { DiscardExporter } from './lib/discard-exporter.ts';
+import { fmt, measure, type Variant } from './lib/harness.ts';
+import { table, writeSection } from './lib/report.ts';
+
+const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 2_000);
+const THREADS = 2;
+const IN_FLIGHT = 32;
+// defineWorkerTask runs plain piscina tasks as they are, so both pools load the same file.
+const WORKER = new URL('../test/fixtures/workers/sum-worker.ts', import.meta.url);
+const TASK = Array.from({ length: 16 }, (_, i) => i);
+
+const exporter = new DiscardExporter();
+const tracing = await startTracing({ serviceName: 'bench-workers', exporter });
+const piscina = new Piscina({ filename: WORKER.href, minThreads: THREADS, maxThreads: THREADS });
+const pool = createWorkerPool({ filename: WORKER, minThreads: THREADS, maxThreads: THREADS });
+
+type Submit = () => Promise<unknown>;
+
+/** n tasks, one at a time: the latency of one hop. */
+function sequential(submit: Submit): Variant['run'] {
+  return async (n) => {
+    for (let i = 0; i < n; i++) await submit();
+  };
+}
+
+/** n tasks with IN_FLIGHT submitted at once: throughput with both threads busy. */
+function concurrent(submit: Submit): Variant['run'] {
+  return async (n) => {
+    for (let done = 0; done < n; done += IN_FLIGHT) {
+      await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, n - done) }, submit));
+    }
+  };
+}
+
+const runPiscina: Submit = () => piscina.run(TASK);
+const runIsotrace: Submit = () => pool.run(TASK);
+
+const results = await withRequestContext({ tenantId: 'bench', userId: 'u1', jobId: 'job-1', values: { plan: 'pro', locale: 'en' } }, () =>
+  measure(
+    [
+      { name: `piscina run, 1 in flight`, run: sequential(runPiscina) },
+      { name: `isotrace pool.run, 1 in flight`, run: sequential(runIsotrace) },
+      { name: `piscina run, ${IN_FLIGHT} in flight`, run: concurrent(runPiscina) },
+      { name: `isotrace pool.run, ${IN_FLIGHT} in flight`, run: concurrent(runIsotrace) },
+    ],
+    { iterations: ITERATIONS },
+  ),
+);
+await Promise.all([piscina.close(), pool.close()]);
+await tracing.shutdown();
+
+const [seqPiscina, seqIsotrace, parPiscina, parIsotrace] = results as [(typeof results)[0], (typeof results)[0], (typeof results)[0], (typeof results)[0]];
+const us = (ns: number): string => fmt(ns / 1000);
+const comparisons = [
+  { mode: '1 in flight (latency)', base: seqPiscina, isotrace: seqIsotrace },
+  { mode: `${IN_FLIGHT} in flight (throughput)`, base: parPiscina, isotrace: parIsotrace },
+].map(({ mode, base, isotrace }) => {
+  const addedNs = isotrace.nsPerOp - base.nsPerOp;
+  const ratio = isotrace.nsPerOp / base.nsPerOp;
+  return { mode, base, isotrace, addedNs, ratio, met: ratio <= 1.15 || addedNs <= 20_000 };
+});
+
+writeSection(
+  'workers',
+  'Worker hop: piscina alone vs pool.run with context',
+  `${table(
+    ['mode', 'piscina run (µs/task)', 'isotrace pool.run (µs/task)', 'added per task (µs)', 'ratio'],
+    comparisons.map((c) => [c.mode, us(c.base.nsPerOp), us(c.isotrace.nsPerOp), us(c.addedNs), `${fmt(c.ratio)}x`]),
+  )}
+
+${ITERATIONS.toLocaleString('en-US')} tasks per round and variant (sum of ${TASK.length} numbers), ${THREADS} worker threads each, same worker file;
+isotrace runs inside a request (2 context values, a job id), spans through a batch processor into a discarding exporter.
+**Target: context propagation adds at most 15% (or 20 µs) per task — ${comparisons
+    .map((c) => `${c.mode}: ${c.met ? 'met' : 'MISSED'} (+${us(c.addedNs)} µs, ${fmt(c.ratio)}x)`)
+    .join('; ')}.**`,
+);

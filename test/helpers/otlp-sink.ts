@@ -1,0 +1,148 @@
+// A real OTLP/HTTP receiver for tests: listens on 127.0.0.1 (port 0), accepts
+// JSON trace exports on POST /v1/traces (what @opentelemetry/exporter-trace-otlp-http
+// sends) and counts /v1/metrics exports. It can answer with an error status or
+// after a delay, for exporter fault tests.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync, inflateSync } from 'node:zlib';
+import { spansFromOtlpJson, type AuditSpan, type OtlpTracesJson } from 'isotrace/testing';
+
+export interface OtlpSinkOptions {
+  /** HTTP status to answer every export with (default 200). */
+  status?: number;
+  /** Milliseconds to wait before answering (default 0). */
+  delayMs?: number;
+}
+
+export interface OtlpSink {
+  /** The base URL, e.g. `http://127.0.0.1:40123` (give it to startTracing as `endpoint`). */
+  readonly url: string;
+  /** Every request received, whatever its path or outcome. */
+  readonly requests: number;
+  /** Requests to /v1/traces and /v1/metrics. */
+  readonly traceRequests: number;
+  readonly metricsRequests: number;
+  /** The parsed trace payloads accepted so far (only those answered with 2xx). */
+  readonly payloads: readonly OtlpTracesJson[];
+  /** Every span received so far, in audit form (spansFromOtlpJson). */
+  spans(): AuditSpan[];
+  /** Polls until `predicate(spans())` holds; rejects with what it has after `timeoutMs`. */
+  waitForSpans(predicate: (spans: AuditSpan[]) => boolean, timeoutMs?: number): Promise<AuditSpan[]>;
+  /** Changes how later requests are answered. */
+  respondWith(options: OtlpSinkOptions): void;
+  /** Forgets payloads and counters. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+const POLL_MS = 25;
+
+/** Starts a sink on 127.0.0.1 with a free port. */
+export async function startOtlpSink(options: OtlpSinkOptions = {}): Promise<OtlpSink> {
+  let behaviour: Required<OtlpSinkOptions> = { status: options.status ?? 200, delayMs: options.delayMs ?? 0 };
+  let payloads: OtlpTracesJson[] = [];
+  let counts = { requests: 0, traces: 0, metrics: 0 };
+  const pendingTimers = new Set<NodeJS.Timeout>();
+
+  const answer = (res: ServerResponse, status: number, body: string): void => {
+    const send = (): void => {
+      if (res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(body);
+    };
+    if (behaviour.delayMs <= 0) return send();
+    const timer = setTimeout(() => {
+      pendingTimers.delete(timer);
+      send();
+    }, behaviour.delayMs);
+    pendingTimers.add(timer);
+  };
+
+  const server = createServer((req, res) => {
+    counts.requests++;
+    void readBody(req).then(
+      (body) => {
+        const path = new URL(req.url ?? '/', 'http://sink').pathname;
+        if (req.method !== 'POST' || (path !== '/v1/traces' && path !== '/v1/metrics')) return answer(res, 404, '{"error":"not found"}');
+        if (path === '/v1/metrics') counts.metrics++;
+        else counts.traces++;
+        const ok = behaviour.status >= 200 && behaviour.status < 300;
+        if (ok && path === '/v1/traces') {
+          const parsed = parseJson(body, req.headers['content-type']);
+          if (parsed === undefined) return answer(res, 400, '{"error":"expected an OTLP/JSON body"}');
+          payloads.push(parsed);
+        }
+        answer(res, behaviour.status, ok ? '{}' : `{"error":"sink answers ${behaviour.status}"}`);
+      },
+      () => answer(res, 400, '{"error":"unreadable body"}'),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  const spans = (): AuditSpan[] => payloads.flatMap((payload) => spansFromOtlpJson(payload));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get requests() {
+      return counts.requests;
+    },
+    get traceRequests() {
+      return counts.traces;
+    },
+    get metricsRequests() {
+      return counts.metrics;
+    },
+    get payloads() {
+      return payloads;
+    },
+    spans,
+    async waitForSpans(predicate, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const current = spans();
+        if (predicate(current)) return current;
+        if (Date.now() >= deadline) {
+          throw new Error(`OTLP sink: condition not met within ${timeoutMs} ms; received ${current.length} spans in ${counts.traces} trace exports: ${current.map((s) => s.name).join(', ') || '(none)'}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      }
+    },
+    respondWith(next) {
+      behaviour = { ...behaviour, ...next };
+    },
+    reset() {
+      payloads = [];
+      counts = { requests: 0, traces: 0, metrics: 0 };
+    },
+    async close() {
+      for (const timer of pendingTimers) clearTimeout(timer);
+      pendingTimers.clear();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks);
+  const encoding = req.headers['content-encoding'];
+  if (encoding === 'gzip') return gunzipSync(raw);
+  if (encoding === 'deflate') return inflateSync(raw);
+  return raw;
+}
+
+/** OTLP/JSON only: a protobuf body (or anything else) is refused so a misconfigured exporter shows up in the test. */
+function parseJson(body: Buffer, contentType: string | undefined): OtlpTracesJson | undefined {
+  if (contentType !== undefined && !contentType.includes('json')) return undefined;
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as unknown;
+    return parsed !== null && typeof parsed === 'object' ? (parsed as OtlpTracesJson) : undefined;
+  } catch {
+    return undefined;
+  }
+}
