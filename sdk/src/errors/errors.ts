@@ -41,7 +41,10 @@ export class TracingNotStartedError extends IsotraceError {
 /** A SharedState value or key that is not allowed (values must be JSON data). */
 export class SharedStateValueError extends IsotraceError {}
 
-/** The SharedState store cannot be reached (down, timed out); nothing was written. */
+/**
+ * The SharedState store cannot be reached (down, timed out). A read returned
+ * nothing; a write that timed out after it was sent may or may not have been applied.
+ */
 export class SharedStateUnavailableError extends IsotraceError {}
 
 /** expandVariables() met `${NAME}` with no value and no default. */

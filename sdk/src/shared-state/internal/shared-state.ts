@@ -1,4 +1,5 @@
-import { SharedStateValueError } from '../../errors/errors.js';
+import { trace } from '@opentelemetry/api';
+import { SharedStateUnavailableError, SharedStateValueError } from '../../errors/errors.js';
 import type { JsonValue, SetOptions, SharedState, SharedStateScope, SharedStateStore } from '../types.js';
 import { assertKey, fromJson, toJson } from './json.js';
 
@@ -19,19 +20,19 @@ export class ScopedSharedState implements SharedState {
 
   async get<T extends JsonValue = JsonValue>(key: string): Promise<T | undefined> {
     this.#enter(key, 'get');
-    return fromJson<T>(await this.#store.get(this.scope, key));
+    return fromJson<T>(await recorded('get', this.#store.get(this.scope, key)));
   }
 
   async set(key: string, value: JsonValue, options?: SetOptions): Promise<void> {
     this.#enter(key, 'set');
     const json = toJson(key, value);
-    await this.#store.set(this.scope, key, json, ttlOf(options));
+    await recorded('set', this.#store.set(this.scope, key, json, ttlOf(options)));
   }
 
   async update<T extends JsonValue = JsonValue>(key: string, fn: (current: T | undefined) => T, options?: SetOptions): Promise<T> {
     this.#enter(key, 'update');
     if (typeof fn !== 'function') throw new SharedStateValueError(`SharedState.update('${key}') needs a function that returns the new value.`);
-    const json = await this.#store.update(
+    const json = await recorded('update', this.#store.update(
       this.scope,
       key,
       (current) => {
@@ -40,23 +41,40 @@ export class ScopedSharedState implements SharedState {
         return toJson(key, next);
       },
       ttlOf(options),
-    );
+    ));
     return JSON.parse(json) as T;
   }
 
   async delete(key: string): Promise<boolean> {
     this.#enter(key, 'delete');
-    return this.#store.delete(this.scope, key);
+    return recorded('delete', this.#store.delete(this.scope, key));
   }
 
   async keys(): Promise<string[]> {
     this.#onAccess?.(this.scope, 'keys');
-    return this.#store.keys(this.scope);
+    return recorded('keys', this.#store.keys(this.scope));
   }
 
   #enter(key: unknown, operation: string): void {
     assertKey(key);
     this.#onAccess?.(this.scope, operation);
+  }
+}
+
+/**
+ * Awaits a store call; when the store is unavailable the active span records
+ * it (an exception event naming the operation) even if the caller then
+ * handles the error, so the trace shows the outage.
+ */
+async function recorded<T>(operation: string, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof SharedStateUnavailableError) {
+      trace.getActiveSpan()?.recordException(error);
+      trace.getActiveSpan()?.addEvent('isotrace.shared_state.unavailable', { 'isotrace.shared_state.operation': operation });
+    }
+    throw error;
   }
 }
 

@@ -1,6 +1,9 @@
-import { context, type Context } from '@opentelemetry/api';
+import { context, defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import { requestContextOf } from '../../context/internal/request-scope.js';
+import { internalPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
-import { assertSnapshot, captureCarrier, restoreContext, type ContextCarrier } from './carrier.js';
+import type { SharedStateStore } from '../../shared-state/types.js';
+import { assertSnapshot, withRequest } from './carrier.js';
 
 /** The environment variables that carry a context into a child process (OpenTelemetry's env carriers + ours). */
 const ENV = { traceparent: 'TRACEPARENT', tracestate: 'TRACESTATE', baggage: 'BAGGAGE', request: 'ISOTRACE_REQUEST_CONTEXT' } as const;
@@ -16,13 +19,16 @@ const ENV = { traceparent: 'TRACEPARENT', tracestate: 'TRACESTATE', baggage: 'BA
  * ```
  */
 export function contextToEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const carrier = captureCarrier(context.active());
+  const active = context.active();
+  const headers: Record<string, string> = {};
+  internalPropagator.inject(active, headers, defaultTextMapSetter);
   const out: NodeJS.ProcessEnv = { ...env };
   for (const name of Object.values(ENV)) delete out[name];
-  if (carrier.traceparent) out[ENV.traceparent] = carrier.traceparent;
-  if (carrier.tracestate) out[ENV.tracestate] = carrier.tracestate;
-  if (carrier.baggage) out[ENV.baggage] = carrier.baggage;
-  if (carrier.request) out[ENV.request] = JSON.stringify(carrier.request);
+  if (headers.traceparent) out[ENV.traceparent] = headers.traceparent;
+  if (headers.tracestate) out[ENV.tracestate] = headers.tracestate;
+  if (headers.baggage) out[ENV.baggage] = headers.baggage;
+  const request = requestContextOf(active);
+  if (request) out[ENV.request] = JSON.stringify(request.toSnapshot());
   return out;
 }
 
@@ -40,11 +46,9 @@ export async function withContextFromEnv<T>(fn: () => T | Promise<T>, env: NodeJ
   return context.with(contextFromEnv(env, runtime.store), fn);
 }
 
-function contextFromEnv(env: NodeJS.ProcessEnv, store: Parameters<typeof restoreContext>[1]): Context {
-  const carrier: ContextCarrier = {};
-  if (env[ENV.traceparent]) carrier.traceparent = env[ENV.traceparent];
-  if (env[ENV.tracestate]) carrier.tracestate = env[ENV.tracestate];
-  if (env[ENV.baggage]) carrier.baggage = env[ENV.baggage];
+function contextFromEnv(env: NodeJS.ProcessEnv, store: SharedStateStore): Context {
+  const headers = { traceparent: env[ENV.traceparent], tracestate: env[ENV.tracestate], baggage: env[ENV.baggage] };
+  const ctx = internalPropagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
   const json = env[ENV.request];
   if (json) {
     let snapshot: unknown;
@@ -54,7 +58,7 @@ function contextFromEnv(env: NodeJS.ProcessEnv, store: Parameters<typeof restore
       throw new TypeError(`${ENV.request} is not valid JSON: ${(error as Error).message}`, { cause: error });
     }
     assertSnapshot(snapshot, ENV.request);
-    carrier.request = snapshot;
+    return withRequest(ctx, snapshot, store);
   }
-  return restoreContext(carrier, store);
+  return ctx;
 }
