@@ -10,7 +10,6 @@ import type { SharedState } from '../shared-state/types.js';
  * }
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- open for augmentation
 export interface RequestContextValues {
   [key: string]: unknown;
 }

@@ -1,5 +1,5 @@
 import type { IMetricReader } from '@opentelemetry/sdk-metrics';
-import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import type { Sampler, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { SharedStateStore } from '../shared-state/types.js';
 
 /**
@@ -33,6 +33,8 @@ export interface TracingOptions {
   recordToolArguments?: boolean;
   /** Rewrites recorded tool arguments and results; a throwing hook records nothing. */
   redact?: (value: unknown, info: RedactInfo) => unknown;
+  /** Which traces are exported; default parent-based, always on. Unsampled spans are still recorded, never exported. */
+  sampler?: Sampler;
   /** Instrument outbound node:http and fetch/undici calls (CLIENT spans, traceparent, baggage per propagateTo); default true. */
   instrumentHttp?: boolean;
   /** Bound on forceFlush() and shutdown(), in ms; default 5000. */

@@ -7,6 +7,7 @@ export interface WorkerPoolOptions {
   filename: string | URL;
   minThreads?: number;
   maxThreads?: number;
+  /** How long an idle thread above minThreads lives, in ms; default 60,000 (a new thread reloads OpenTelemetry). */
   idleTimeout?: number;
   maxQueue?: number | 'auto';
   concurrentTasksPerWorker?: number;

@@ -23,4 +23,4 @@ export const BAGGAGE = {
 } as const;
 
 /** A correlation id we accept from outside: short, printable, no separators that break headers. */
-export const CORRELATION_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
+export const CORRELATION_ID_PATTERN = /^[\w.:@-]{1,128}$/;

@@ -19,7 +19,7 @@ const baggagePropagator = new W3CBaggagePropagator();
  *   are ignored, as W3C Trace Context says) and ends when the response is done.
  * - Identity comes only from `identify(req)`; inbound baggage is kept only when
  *   `trustInbound(req)` is true. A correlation id from `x-correlation-id` or
- *   baggage is used when it is valid (1–128 of `A-Za-z0-9._:@-`), else replaced.
+ *   baggage is used when it is valid (1–128 of `A-Za-z0-9_.:@-`), else replaced.
  * - Responses carry `x-request-id`, `x-correlation-id` and `traceresponse`.
  * - When identify() returns nothing or throws: 401 (or `onUnidentified`), no context.
  *
@@ -158,11 +158,18 @@ function spanName<Req extends IncomingMessage>(options: HttpRequestContextOption
 }
 
 function requestAttributes(req: IncomingMessage): Record<string, string | number> {
-  const attributes: Record<string, string | number> = { 'http.request.method': req.method ?? 'GET', 'url.path': (req.url ?? '/').split('?')[0] ?? '/' };
+  const attributes: Record<string, string | number> = { 'http.request.method': req.method ?? 'GET', 'url.path': pathOf(req.url) };
   const agent = req.headers['user-agent'];
   if (agent) attributes['user_agent.original'] = agent.slice(0, 256);
   if (req.socket?.remoteAddress) attributes['network.peer.address'] = req.socket.remoteAddress;
   return attributes;
+}
+
+/** The path of a request target in origin form (`/x?q`) or absolute form (`http://host/x`). */
+function pathOf(target: string | undefined): string {
+  if (!target) return '/';
+  if (!target.startsWith('/') && URL.canParse(target)) return new URL(target).pathname;
+  return target.split('?')[0] ?? '/';
 }
 
 /** W3C Trace Context Level 2 `traceresponse`: version-traceid-spanid-flags of the server span. */

@@ -87,7 +87,9 @@ export function matches(target: PropagationTarget, url: URL): boolean {
   // search(), not test(): a /g or /y RegExp's lastIndex would make test() alternate between calls.
   if (target instanceof RegExp) return url.href.search(target) !== -1;
   if (target.includes('://')) return matchesPrefix(target, url);
-  return target === url.host || target === url.hostname;
+  // Hosts compare case-insensitively; a bare IPv6 target (`::1`) matches `[::1]`.
+  const wanted = target.toLowerCase();
+  return wanted === url.host || wanted === url.hostname || wanted === url.hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
 /** A URL prefix never reaches past its own origin: `http://api:1234` must not match `http://api:12345/` or `http://api.evil/`. */

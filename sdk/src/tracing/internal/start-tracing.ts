@@ -8,7 +8,7 @@ import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetr
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, ConsoleSpanExporter, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { AlwaysOnSampler, BatchSpanProcessor, ConsoleSpanExporter, createAlwaysRecordSampler, ParentBasedSampler, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { AUDIT } from '../../audit/internal/attributes.js';
 import { RequestAttributesProcessor } from '../../context/internal/request-attributes-processor.js';
 import { TracingAlreadyStartedError } from '../../errors/errors.js';
@@ -72,6 +72,9 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
   const sdk = new NodeSDK({
     resource,
     autoDetectResources: false,
+    // Unsampled spans are still recorded (never exported): an outbound CLIENT span must
+    // say where it goes for baggage to reach the propagateTo targets of unsampled requests.
+    sampler: createAlwaysRecordSampler(options.sampler ?? new ParentBasedSampler({ root: new AlwaysOnSampler() })),
     contextManager: new AsyncLocalStorageContextManager(),
     textMapPropagator: outboundPropagator(propagateTo),
     spanProcessors: processors,

@@ -31,13 +31,14 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const { filename, ...piscinaOptions } = options;
   if (!(typeof filename === 'string' && filename.length > 0) && !(filename instanceof URL)) throw new TypeError("createWorkerPool: option 'filename' must be a path or file URL of the worker file.");
   const path = filename instanceof URL || filename.startsWith('file:') ? fileURLToPath(filename) : filename;
-  return new IsotraceWorkerPool(new Piscina({ ...piscinaOptions, filename: path }));
+  // Idle threads linger (piscina's default retires them at once): each new thread loads OpenTelemetry again.
+  return new IsotraceWorkerPool(new Piscina({ idleTimeout: 60_000, ...piscinaOptions, filename: path }));
 }
 
 class IsotraceWorkerPool implements WorkerPool {
   readonly #piscina: Piscina;
   readonly #storeChannel = `isotrace.shared-state.${randomUUID()}`;
-  #stopServing: (() => void) | undefined;
+  #serving: { store: Runtime['store']; stop(): void } | undefined;
 
   constructor(piscina: Piscina) {
     this.#piscina = piscina;
@@ -82,17 +83,20 @@ class IsotraceWorkerPool implements WorkerPool {
 
   async close(): Promise<void> {
     await this.#piscina.close();
-    this.#stopServing?.();
+    this.#serving?.stop();
   }
 
   async destroy(): Promise<void> {
     await this.#piscina.destroy();
-    this.#stopServing?.();
+    this.#serving?.stop();
   }
 
-  /** Starts serving this thread's store to the pool's workers on first use. */
+  /** Serves the running isotrace's store to the pool's workers (again, after a restart brought a new store). */
   #serveStore(runtime: Runtime): string {
-    this.#stopServing ??= serveSharedState(this.#storeChannel, runtime.store);
+    if (this.#serving?.store !== runtime.store) {
+      this.#serving?.stop();
+      this.#serving = { store: runtime.store, stop: serveSharedState(this.#storeChannel, runtime.store) };
+    }
     return this.#storeChannel;
   }
 }

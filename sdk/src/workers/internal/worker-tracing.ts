@@ -1,4 +1,4 @@
-import { context, createNoopMeter, propagation, trace } from '@opentelemetry/api';
+import { context, createNoopMeter, propagation, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -17,7 +17,7 @@ class ForwardingProcessor implements SpanProcessor {
   onStart(): void {}
 
   onEnd(span: ReadableSpan): void {
-    this.#finished.push(toSpanData(span));
+    if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0) this.#finished.push(toSpanData(span));
   }
 
   /** The spans finished since the last call (possibly of concurrent tasks: all go to the same exporter). */

@@ -1,0 +1,137 @@
+/**
+ * The agent service: HTTP (`POST /chat` with `{ "message": "…" }`) and
+ * WebSocket (`/ws`, messages `{ "id": 1, "message": "…" }`). Every HTTP
+ * request and every WebSocket message runs in its own isotrace request
+ * context with its own tool system: `inventory_lookup` (calls the inventory
+ * service over HTTP), `summarize` (a worker thread) and `remember` (SharedState).
+ *
+ * This module never starts tracing: main.ts does, or the process that embeds
+ * it (tests, the demo), which also decides `propagateTo` — whether the
+ * inventory host receives baggage.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
+import type { Identity } from 'isotrace/http';
+import { httpRequestContext } from 'isotrace/http';
+import { createWorkerPool } from 'isotrace/workers';
+import { handleWebSocketMessages } from 'isotrace/ws';
+import { WebSocketServer } from 'ws';
+import { closeServer, listen, readJsonBody, sendJson } from '../shared/http.ts';
+import { defaultServiceSecret } from '../shared/service-token.ts';
+import { runAgentTurn, type AgentReply } from './agent.ts';
+import { agentTools } from './tools.ts';
+
+/** Options of createAgentService(). */
+export interface AgentServiceOptions {
+  /** Base URL of the inventory service, e.g. http://127.0.0.1:8081. */
+  inventoryUrl: string;
+  /** Default 0: a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Threads of the summarize pool; default 2. */
+  workerThreads?: number;
+  /** The service-token secret shared with the inventory service; default SERVICE_TOKEN_SECRET or a demo value. */
+  serviceSecret?: string;
+  /** How long `inventory_lookup` waits for the inventory service; default 10,000 ms. */
+  inventoryTimeoutMs?: number;
+}
+
+/** A running agent service. */
+export interface AgentService {
+  /** e.g. http://127.0.0.1:8080 */
+  readonly url: string;
+  /** e.g. ws://127.0.0.1:8080/ws */
+  readonly wsUrl: string;
+  close(): Promise<void>;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_MESSAGE_CHARS = 4_000;
+
+/** Starts the agent service (in this process; call startTracing() first). */
+export async function createAgentService(options: AgentServiceOptions): Promise<AgentService> {
+  if (typeof options?.inventoryUrl !== 'string' || !URL.canParse(options.inventoryUrl)) {
+    throw new TypeError("createAgentService: option 'inventoryUrl' must be a URL such as http://127.0.0.1:8081.");
+  }
+  const threads = options.workerThreads ?? 2;
+  // A fixed pool: a thread that piscina retires when idle costs a second of start-up (it loads OpenTelemetry) when replaced.
+  const summarizePool = createWorkerPool({ filename: new URL('./summarize-worker.ts', import.meta.url), minThreads: threads, maxThreads: threads });
+  const tools = agentTools({
+    inventoryUrl: options.inventoryUrl,
+    inventoryTimeoutMs: options.inventoryTimeoutMs ?? 10_000,
+    serviceSecret: options.serviceSecret ?? defaultServiceSecret(),
+    summarizePool,
+  });
+
+  const chat = httpRequestContext({ identify: identifyFromHeaders, name: 'POST /chat' }, async (req, res) => {
+    let message: string;
+    try {
+      message = messageText(await readJsonBody(req));
+    } catch (error) {
+      return sendJson(res, 400, { error: (error as Error).message });
+    }
+    sendJson(res, 200, await runAgentTurn(message, tools));
+  });
+
+  const server = createServer((req, res) => {
+    const path = req.url?.split('?')[0];
+    if (path === '/health') return sendJson(res, 200, { status: 'ok' });
+    if (path === '/chat' && req.method === 'POST') return chat(req, res);
+    sendJson(res, 404, { error: `no route for ${req.method} ${path}` });
+  });
+
+  const wss = new WebSocketServer({ server, path: '/ws', maxPayload: 64 * 1024 });
+  wss.on('connection', (ws, request) => {
+    if (!identifyFromUpgrade(request)) {
+      ws.close(1008, 'unauthenticated: send x-tenant-id and x-user-id headers, or ?tenant=…&user=…');
+      return;
+    }
+    // Each message: its own request context, trace and tool system (linked to the connection's span).
+    handleWebSocketMessages(ws, { request, identify: (upgrade) => identifyFromUpgrade(upgrade) }, (message) => answerSocketMessage(message, tools));
+  });
+
+  const url = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
+  return {
+    url,
+    wsUrl: `${url.replace(/^http/, 'ws')}/ws`,
+    close: async () => {
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await closeServer(server);
+      await summarizePool.close();
+    },
+  };
+}
+
+/**
+ * Stand-in for real authentication: trusts `x-tenant-id` / `x-user-id`
+ * headers. A real service verifies a session or a signed token here.
+ */
+function identifyFromHeaders(req: IncomingMessage): Identity | undefined {
+  return identity(req.headers['x-tenant-id'], req.headers['x-user-id']);
+}
+
+/** The same stand-in for WebSocket upgrades, which browsers cannot add headers to: headers, else `?tenant=…&user=…`. */
+function identifyFromUpgrade(req: IncomingMessage | undefined): Identity | undefined {
+  if (!req) return undefined;
+  const query = new URL(req.url ?? '/', 'http://agent').searchParams;
+  return identifyFromHeaders(req) ?? identity(query.get('tenant') ?? undefined, query.get('user') ?? undefined);
+}
+
+function identity(tenantId: unknown, userId: unknown): Identity | undefined {
+  if (typeof tenantId !== 'string' || typeof userId !== 'string') return undefined;
+  return ID_PATTERN.test(tenantId) && ID_PATTERN.test(userId) ? { tenantId, userId } : undefined;
+}
+
+async function answerSocketMessage(message: unknown, tools: Parameters<typeof runAgentTurn>[1]): Promise<{ id: unknown } & AgentReply> {
+  const { id } = (message ?? {}) as { id?: unknown };
+  return { id, ...(await runAgentTurn(messageText(message), tools)) };
+}
+
+/** The `message` string of a chat payload; throws a message fit for the client otherwise. */
+function messageText(payload: unknown): string {
+  const message = (payload as { message?: unknown } | null)?.message;
+  if (typeof message !== 'string' || message.trim() === '') throw new Error('expected JSON like {"message": "how many lamps do we have?"}');
+  if (message.length > MAX_MESSAGE_CHARS) throw new Error(`message longer than ${MAX_MESSAGE_CHARS} characters`);
+  return message;
+}
