@@ -1,6 +1,6 @@
 /** `isotrace`: request context, SharedState access, variables and tracing set-up. */
 export { startTracing } from './tracing/internal/start-tracing.js';
-export type { PropagationTarget, RedactInfo, Tracing, TracingOptions } from './tracing/types.js';
+export type { ExportStats, PropagationTarget, RedactInfo, Tracing, TracingOptions } from './tracing/types.js';
 export {
   bindToRequest,
   getFromContext,

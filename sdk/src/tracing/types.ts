@@ -45,9 +45,26 @@ export interface TracingOptions {
   maxQueueSize?: number;
 }
 
+/** What became of the sampled spans this process finished (cumulative). */
+export interface ExportStats {
+  /** Spans handed to the export pipeline. */
+  ended: number;
+  /** Spans the exporter delivered. */
+  exported: number;
+  /** Spans in exports that failed (collector down, 5xx, timeout). */
+  failed: number;
+  /** Spans neither delivered nor failed: dropped by the full queue, or still queued. */
+  dropped: number;
+}
+
 /** The handle startTracing() returns. */
 export interface Tracing {
   readonly serviceName: string;
+  /**
+   * Counts of exported, failed and dropped spans. Losses are also reported
+   * once, as a count, on the OpenTelemetry diagnostic logger at shutdown.
+   */
+  stats(): ExportStats;
   /** Exports what is queued; resolves within flushTimeoutMs even when the collector is down. */
   forceFlush(): Promise<void>;
   /** Flushes, stops exporting and unregisters isotrace; runs once, resolves within flushTimeoutMs. */

@@ -14,9 +14,10 @@ import { RequestAttributesProcessor } from '../../context/internal/request-attri
 import { TracingAlreadyStartedError } from '../../errors/errors.js';
 import { outboundPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
 import { MemoryStore } from '../../shared-state/internal/memory-store.js';
-import type { Tracing, TracingOptions } from '../types.js';
+import type { ExportStats, Tracing, TracingOptions } from '../types.js';
 import { reportOnce } from './report.js';
 import { setRuntime, tryGetRuntime } from './runtime.js';
+import { ExportAccounting } from './export-accounting.js';
 import { SynchronousExportProcessor } from './synchronous-export-processor.js';
 import { validateOptions } from './validate-options.js';
 
@@ -59,8 +60,10 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
 
   const flushTimeoutMs = options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
   const propagateTo = [options.propagateTo ?? []].flat();
-  const exporter = createExporter(options, flushTimeoutMs);
-  const exportProcessor: SpanProcessor | undefined = exporter && (mode === 'synchronous'
+  const accounting = new ExportAccounting();
+  const chosen = createExporter(options, flushTimeoutMs);
+  const exporter = chosen && accounting.wrapExporter(chosen);
+  const exportProcessor: SpanProcessor | undefined = exporter && accounting.wrapProcessor(mode === 'synchronous'
     ? new SynchronousExportProcessor(exporter)
     : new BatchSpanProcessor({ exporter, maxQueueSize: options.maxQueueSize ?? 2048, exportTimeoutMillis: flushTimeoutMs }));
   const processors: SpanProcessor[] = [new RequestAttributesProcessor(), ...(exportProcessor ? [exportProcessor] : [])];
@@ -112,10 +115,12 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
   let stopping: Promise<void> | undefined;
   return {
     serviceName: options.serviceName,
+    stats: () => accounting.stats(),
     forceFlush: () => withinTimeout(Promise.all(processors.map((p) => p.forceFlush())), flushTimeoutMs, 'forceFlush()'),
     shutdown: () => {
       stopping ??= (async () => {
         await withinTimeout(sdk.shutdown(), flushTimeoutMs, 'shutdown()');
+        reportLosses(accounting.stats());
         // NodeSDK.shutdown() leaves instrumentations enabled: after shutdown outbound calls would still
         // get traceparent and CLIENT spans from the stopped provider.
         unpatchInstrumentations(instrumentations);
@@ -129,6 +134,12 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
       return stopping;
     },
   };
+}
+
+/** One report, as a count, of the spans that never reached the exporter's destination. */
+function reportLosses({ ended, dropped, failed }: ExportStats): void {
+  if (dropped + failed === 0) return;
+  reportOnce('spans-lost', `${dropped + failed} of ${ended} spans were not exported (${dropped} dropped: queue full or still queued at shutdown; ${failed} in failed exports).`);
 }
 
 /**
