@@ -2,11 +2,11 @@
  * One agent turn. A real agent asks a model which tools to call; this one
  * plans with a rule (look up every catalogue item the message names, always
  * summarize and remember) so the demo needs no model and stays deterministic.
- * Every turn gets its own tool system: tools, registry and dispatcher belong
- * to this request alone.
+ * Every turn gets its own tool system (server.ts's systemFor): tools, registry
+ * and dispatcher belong to this request alone.
  */
 import { getRequestContext } from 'isotrace';
-import { createToolSystem, type ToolClass } from 'isotrace/tools';
+import type { ToolSystem } from 'isotrace/tools';
 import { ITEMS, type Item } from '../shared/catalogue.ts';
 import type { Summary } from './summarize-worker.ts';
 import type { StockAnswer } from './tools.ts';
@@ -27,10 +27,10 @@ export interface AgentReply {
 
 const ITEM_PATTERN = new RegExp(`\\b(${ITEMS.join('|')})s?\\b`, 'gi');
 
-/** Runs one turn for the current request (call it inside a request context). */
-export async function runAgentTurn(message: string, toolClasses: readonly ToolClass[]): Promise<AgentReply> {
+/** Runs one turn for the current request (call it inside a request context) with the tool system `systemFor()` gives. */
+export async function runAgentTurn(message: string, systemFor: () => ToolSystem): Promise<AgentReply> {
   const ctx = getRequestContext();
-  const { dispatcher } = createToolSystem(toolClasses);
+  const { dispatcher } = systemFor();
   const [stock, summary, messageCount] = await Promise.all([
     Promise.all(itemsIn(message).map((item) => dispatcher.execute<StockAnswer>('inventory_lookup', { item }))),
     dispatcher.execute<Summary>('summarize', { text: message }),

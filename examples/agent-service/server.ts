@@ -12,6 +12,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Identity } from 'isotrace/http';
 import { httpRequestContext } from 'isotrace/http';
+import { createToolSystem, type ToolClass, type ToolSystem } from 'isotrace/tools';
 import { createWorkerPool } from 'isotrace/workers';
 import { handleWebSocketMessages } from 'isotrace/ws';
 import { WebSocketServer } from 'ws';
@@ -34,6 +35,12 @@ export interface AgentServiceOptions {
   serviceSecret?: string;
   /** How long `inventory_lookup` waits for the inventory service; default 10,000 ms. */
   inventoryTimeoutMs?: number;
+  /**
+   * Plants a known isolation bug so the audits can be seen catching it (the
+   * demo's --plant-leak). 'global-registry': one tool system, made by the first
+   * request, reused by every later one. Never in production.
+   */
+  plantLeak?: 'global-registry';
 }
 
 /** A running agent service. */
@@ -63,6 +70,8 @@ export async function createAgentService(options: AgentServiceOptions): Promise<
     summarizePool,
   });
 
+  const systemFor = options.plantLeak === 'global-registry' ? globalRegistry(tools) : () => createToolSystem(tools);
+
   const chat = httpRequestContext({ identify: identifyFromHeaders, name: 'POST /chat' }, async (req, res) => {
     let message: string;
     try {
@@ -70,7 +79,7 @@ export async function createAgentService(options: AgentServiceOptions): Promise<
     } catch (error) {
       return sendJson(res, 400, { error: (error as Error).message });
     }
-    sendJson(res, 200, await runAgentTurn(message, tools));
+    sendJson(res, 200, await runAgentTurn(message, systemFor));
   });
 
   const server = createServer((req, res) => {
@@ -87,7 +96,7 @@ export async function createAgentService(options: AgentServiceOptions): Promise<
       return;
     }
     // Each message: its own request context, trace and tool system (linked to the connection's span).
-    handleWebSocketMessages(ws, { request, identify: (upgrade) => identifyFromUpgrade(upgrade) }, (message) => answerSocketMessage(message, tools));
+    handleWebSocketMessages(ws, { request, identify: (upgrade) => identifyFromUpgrade(upgrade) }, (message) => answerSocketMessage(message, systemFor));
   });
 
   const url = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
@@ -123,9 +132,15 @@ function identity(tenantId: unknown, userId: unknown): Identity | undefined {
   return ID_PATTERN.test(tenantId) && ID_PATTERN.test(userId) ? { tenantId, userId } : undefined;
 }
 
-async function answerSocketMessage(message: unknown, tools: Parameters<typeof runAgentTurn>[1]): Promise<{ id: unknown } & AgentReply> {
+async function answerSocketMessage(message: unknown, systemFor: () => ToolSystem): Promise<{ id: unknown } & AgentReply> {
   const { id } = (message ?? {}) as { id?: unknown };
-  return { id, ...(await runAgentTurn(messageText(message), tools)) };
+  return { id, ...(await runAgentTurn(messageText(message), systemFor)) };
+}
+
+/** THE PLANTED BUG (--plant-leak global-registry): the first request's tool system, kept and reused by everyone. */
+function globalRegistry(tools: readonly ToolClass[]): () => ToolSystem {
+  let shared: ToolSystem | undefined;
+  return () => (shared ??= createToolSystem(tools));
 }
 
 /** The `message` string of a chat payload; throws a message fit for the client otherwise. */
