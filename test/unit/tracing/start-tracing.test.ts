@@ -207,3 +207,51 @@ describe('startTracing with the OTLP exporter', () => {
     });
   });
 });
+
+describe('outbound instrumentation across restarts', () => {
+  /** A server that records the traceparent and baggage headers it receives. */
+  async function recordingServer(): Promise<{ url: string; seen: Array<{ traceparent: unknown; baggage: unknown }>; close(): void }> {
+    const seen: Array<{ traceparent: unknown; baggage: unknown }> = [];
+    const server = createServer((req: IncomingMessage, res) => {
+      seen.push({ traceparent: req.headers.traceparent, baggage: req.headers.baggage });
+      res.end('ok');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, seen, close: () => server.close() };
+  }
+
+  it('fetch and node:http carry exactly one traceparent after each restart, and none once stopped', async () => {
+    const target = await recordingServer();
+    // Looked up at call time: a function reference taken before startTracing() is the unpatched one.
+    const http = (await import('node:http')).default;
+    const httpGet = (url: string): Promise<void> => new Promise((resolve, reject) => http.get(url, (res) => res.resume().on('end', resolve)).on('error', reject));
+    try {
+      for (let round = 0; round < 3; round++) {
+        const exporter = new CollectingExporter();
+        const tracing = await start({ serviceName: `restart-${round}`, exporter, propagateTo: [new URL(target.url).host] });
+        await withRequestContext({ tenantId: 't', userId: 'u' }, async () => {
+          await (await fetch(target.url)).text();
+          await httpGet(target.url);
+        });
+        await tracing.shutdown();
+        expect(exporter.spans.filter((span) => span.name === 'GET')).toHaveLength(2);
+      }
+      for (const { traceparent, baggage } of target.seen) {
+        expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-3]$/);
+        expect(baggage).toMatch(/^isotrace\./);
+        expect(String(baggage)).not.toContain(',isotrace.correlation_id=');
+      }
+      expect(target.seen).toHaveLength(6);
+
+      await (await fetch(target.url)).text();
+      await httpGet(target.url);
+      expect(target.seen.slice(6)).toEqual([
+        { traceparent: undefined, baggage: undefined },
+        { traceparent: undefined, baggage: undefined },
+      ]);
+    } finally {
+      target.close();
+    }
+  });
+});
