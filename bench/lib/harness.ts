@@ -1,6 +1,22 @@
 // Side-by-side micro benchmarks: every variant runs in every round, in an order
 // that alternates between rounds, after a warm-up; we report the median.
 
+/**
+ * BENCH_QUICK=1: a sanity run of the whole suite in a few minutes (fewer
+ * iterations, rounds and seconds); its figures are rough and say so in the report.
+ */
+export const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
+
+/** `full` normally, `quick` in BENCH_QUICK mode. */
+export function pick<T>(full: T, quick: T): T {
+  return QUICK ? quick : full;
+}
+
+/** The note a report carries when it was made in QUICK mode. */
+export function quickNote(): string {
+  return QUICK ? '\n\n_QUICK mode (BENCH_QUICK=1): shortened run, figures are rough._' : '';
+}
+
 /** One contender: `run(n)` performs the operation n times. */
 export interface Variant {
   name: string;

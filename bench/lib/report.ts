@@ -1,6 +1,6 @@
 // Writes benchmark tables into docs/benchmarks.md: each scenario owns one
 // marked section, so a single bench updates its part and `npm run bench` all of them.
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,9 @@ Benchmarks are not tests: nothing here is asserted, targets are read by people.
 /** The machine line every report starts with. */
 export function machineLine(): string {
   const cpu = cpus();
-  return `Machine: ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores, Node ${process.version}, ${process.platform}/${process.arch}.`;
+  // The load average says whether other work shared the machine: ratios within a run stay comparable, absolute figures do not.
+  const load = loadavg().map((l) => l.toFixed(2)).join(' / ');
+  return `Machine: ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores, Node ${process.version}, ${process.platform}/${process.arch}; load average ${load} (1/5/15 min) when written.`;
 }
 
 /** A markdown table. */

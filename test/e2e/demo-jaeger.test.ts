@@ -156,6 +156,12 @@ describe('the demo through the collector tier into Jaeger', () => {
     const traceId = /\/trace\/([0-9a-f]{32})/.exec(line!)?.[1];
     expect(traceId).toBeDefined();
     expect(line).toContain(`${jaeger.queryUrl}/trace/${traceId}`);
+
+    // The run-time counter went the metrics way: OTLP → collector tier → Prometheus endpoint.
+    const metrics = await (await fetch(collector.metricsUrl!)).text();
+    const contextOwner = /^isotrace_isolation_violations(?:_total)?\{[^}]*isotrace_audit_check="context-owner"[^}]*\} (\d+)/m.exec(metrics);
+    expect(contextOwner, metrics.slice(0, 2000)).not.toBeNull();
+    expect(Number(contextOwner![1])).toBeGreaterThan(0);
   }, 10 * 60_000);
 
   it('recorded tool arguments do not reach Jaeger through the collector tier unless its flag is set', async () => {

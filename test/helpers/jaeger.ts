@@ -30,8 +30,11 @@ export interface JaegerProcess {
   logs(): string;
 }
 
-/** A running collector tier (collector-config/otel-collector.yaml): no query API. */
-export type CollectorProcess = Omit<JaegerProcess, 'queryUrl'>;
+/** A running collector tier (collector-config/otel-collector.yaml): no query API, metrics for Prometheus. */
+export type CollectorProcess = Omit<JaegerProcess, 'queryUrl'> & {
+  /** Prometheus scrape URL of the metrics pipeline, e.g. `http://127.0.0.1:40126/metrics`. */
+  readonly metricsUrl?: string;
+};
 
 /** Options shared by both configs. */
 export interface StartOptionsBase {
@@ -339,19 +342,22 @@ interface Endpoints {
   readonly otlpHttp: string;
   readonly health: string;
   readonly queryHttp?: string;
+  readonly prometheus?: string;
 }
 
 async function endpointsFor(options: StartJaegerOptions | StartCollectorOptions): Promise<Endpoints> {
   if (options.config === 'collector') {
-    const [otlpGrpc, otlpHttp, health] = await freeEndpoints(3);
+    const [otlpGrpc, otlpHttp, health, prometheus] = await freeEndpoints(4);
     return {
       otlpGrpc,
       otlpHttp,
       health,
+      prometheus,
       env: {
         ISOTRACE_COLLECTOR_OTLP_GRPC_ENDPOINT: otlpGrpc,
         ISOTRACE_COLLECTOR_OTLP_HTTP_ENDPOINT: otlpHttp,
         ISOTRACE_COLLECTOR_HEALTH_ENDPOINT: health,
+        ISOTRACE_COLLECTOR_PROMETHEUS_ENDPOINT: prometheus,
         ISOTRACE_COLLECTOR_EXPORT_ENDPOINT: options.exportTo,
         ISOTRACE_COLLECTOR_KEEP_TOOL_ARGUMENTS: String(options.keepToolArguments ?? false),
       },
@@ -408,6 +414,7 @@ async function startOnce(
     healthUrl,
     stop,
     logs: output.text,
+    ...(endpoints.prometheus === undefined ? {} : { metricsUrl: `http://${endpoints.prometheus}/metrics` }),
   };
   return endpoints.queryHttp === undefined ? started : { ...started, queryUrl: `http://${endpoints.queryHttp}` };
 }

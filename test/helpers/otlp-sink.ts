@@ -12,6 +12,16 @@ export interface OtlpSinkOptions {
   status?: number;
   /** Milliseconds to wait before answering (default 0). */
   delayMs?: number;
+  /**
+   * Statuses for successive /v1/traces requests, in turn (a flapping
+   * collector); overrides `status` for them. 0 drops the connection unanswered.
+   */
+  statusCycle?: number[];
+}
+
+export interface StartOtlpSinkOptions extends OtlpSinkOptions {
+  /** Listen on this port (default: a free one), e.g. to bring a collector up where one was down. */
+  port?: number;
 }
 
 export interface OtlpSink {
@@ -22,7 +32,7 @@ export interface OtlpSink {
   /** Requests to /v1/traces and /v1/metrics. */
   readonly traceRequests: number;
   readonly metricsRequests: number;
-  /** The parsed trace payloads accepted so far (only those answered with 2xx). */
+  /** The parsed trace payloads accepted so far: answered with 2xx, and the answer reached a client still waiting for it. */
   readonly payloads: readonly OtlpTracesJson[];
   /** Every span received so far, in audit form (spansFromOtlpJson). */
   spans(): AuditSpan[];
@@ -38,15 +48,21 @@ export interface OtlpSink {
 const POLL_MS = 25;
 
 /** Starts a sink on 127.0.0.1 with a free port. */
-export async function startOtlpSink(options: OtlpSinkOptions = {}): Promise<OtlpSink> {
-  let behaviour: Required<OtlpSinkOptions> = { status: options.status ?? 200, delayMs: options.delayMs ?? 0 };
+export async function startOtlpSink(options: StartOtlpSinkOptions = {}): Promise<OtlpSink> {
+  let behaviour: Required<OtlpSinkOptions> = { status: options.status ?? 200, delayMs: options.delayMs ?? 0, statusCycle: options.statusCycle ?? [] };
   let payloads: OtlpTracesJson[] = [];
   let counts = { requests: 0, traces: 0, metrics: 0 };
   const pendingTimers = new Set<NodeJS.Timeout>();
 
-  const answer = (res: ServerResponse, status: number, body: string): void => {
+  // A payload counts once its 2xx answer goes out to a client still waiting (one that timed out never saw it accepted).
+  const answer = (res: ServerResponse, status: number, body: string, accepted?: OtlpTracesJson): void => {
     const send = (): void => {
       if (res.destroyed) return;
+      if (status === 0) {
+        res.destroy();
+        return;
+      }
+      if (accepted) payloads.push(accepted);
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(body);
     };
@@ -66,20 +82,22 @@ export async function startOtlpSink(options: OtlpSinkOptions = {}): Promise<Otlp
         if (req.method !== 'POST' || (path !== '/v1/traces' && path !== '/v1/metrics')) return answer(res, 404, '{"error":"not found"}');
         if (path === '/v1/metrics') counts.metrics++;
         else counts.traces++;
-        const ok = behaviour.status >= 200 && behaviour.status < 300;
+        const { statusCycle } = behaviour;
+        const status = path === '/v1/traces' && statusCycle.length > 0 ? statusCycle[(counts.traces - 1) % statusCycle.length]! : behaviour.status;
+        const ok = status >= 200 && status < 300;
+        let accepted: OtlpTracesJson | undefined;
         if (ok && path === '/v1/traces') {
-          const parsed = parseJson(body, req.headers['content-type']);
-          if (parsed === undefined) return answer(res, 400, '{"error":"expected an OTLP/JSON body"}');
-          payloads.push(parsed);
+          accepted = parseJson(body, req.headers['content-type']);
+          if (accepted === undefined) return answer(res, 400, '{"error":"expected an OTLP/JSON body"}');
         }
-        answer(res, behaviour.status, ok ? '{}' : `{"error":"sink answers ${behaviour.status}"}`);
+        answer(res, status, ok ? '{}' : `{"error":"sink answers ${status}"}`, accepted);
       },
       () => answer(res, 400, '{"error":"unreadable body"}'),
     );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
 

@@ -7,7 +7,10 @@ const [command, ...args] = process.argv.slice(2);
 
 if (command === 'audit') {
   process.exitCode = await auditCommand(args, io);
+} else if (command === '--help' || command === '-h') {
+  io.out(AUDIT_USAGE);
+  process.exitCode = EXIT.clean;
 } else {
-  io.err(command === undefined || command === '--help' || command === '-h' ? AUDIT_USAGE : `isotrace: unknown command '${command}'.\n\n${AUDIT_USAGE}`);
-  process.exitCode = command === '--help' || command === '-h' ? EXIT.clean : EXIT.usage;
+  io.err(command === undefined ? AUDIT_USAGE : `isotrace: unknown command '${command}'.\n\n${AUDIT_USAGE}`);
+  process.exitCode = EXIT.usage;
 }

@@ -51,4 +51,16 @@ export interface SharedStateStore {
   keys(scope: SharedStateScope): Promise<string[]>;
   /** Releases connections and timers. */
   close?(): Promise<void>;
+  /**
+   * How a worker thread can open this same store itself (structured-clone
+   * data). Stores without one (MemoryStore) are reached through the thread
+   * that owns them.
+   */
+  workerRecipe?(): WorkerStoreRecipe | undefined;
+}
+
+/** What a worker thread needs to open a store of its own on the same backend. */
+export interface WorkerStoreRecipe {
+  kind: 'redis';
+  options: { url?: string; keyPrefix: string; commandTimeoutMs: number; connectTimeoutMs: number };
 }

@@ -2,37 +2,38 @@ import type { AuditSpan } from '../types.js';
 
 // OTLP/JSON (what OTLP/HTTP JSON exporters send and Jaeger's /api/v3 returns) to audit spans.
 
+// Read-only shapes: the audit only reads, so frozen or `readonly`-typed payloads are accepted too.
 interface OtlpAnyValue {
-  stringValue?: string;
-  boolValue?: boolean;
-  intValue?: string | number;
-  doubleValue?: number;
-  arrayValue?: { values?: OtlpAnyValue[] };
-  kvlistValue?: { values?: OtlpKeyValue[] };
-  bytesValue?: string;
+  readonly stringValue?: string;
+  readonly boolValue?: boolean;
+  readonly intValue?: string | number;
+  readonly doubleValue?: number;
+  readonly arrayValue?: { readonly values?: readonly OtlpAnyValue[] };
+  readonly kvlistValue?: { readonly values?: readonly OtlpKeyValue[] };
+  readonly bytesValue?: string;
 }
 interface OtlpKeyValue {
-  key: string;
-  value?: OtlpAnyValue;
+  readonly key: string;
+  readonly value?: OtlpAnyValue;
 }
 interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind?: number | string;
-  attributes?: OtlpKeyValue[];
-  events?: Array<{ name: string; attributes?: OtlpKeyValue[] }>;
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId?: string;
+  readonly name: string;
+  readonly kind?: number | string;
+  readonly attributes?: readonly OtlpKeyValue[];
+  readonly events?: ReadonlyArray<{ readonly name: string; readonly attributes?: readonly OtlpKeyValue[] }>;
 }
 interface OtlpResourceSpans {
-  resource?: { attributes?: OtlpKeyValue[] };
-  scopeSpans?: Array<{ spans?: OtlpSpan[] }>;
+  readonly resource?: { readonly attributes?: readonly OtlpKeyValue[] };
+  readonly scopeSpans?: ReadonlyArray<{ readonly spans?: readonly OtlpSpan[] }>;
 }
 
 /** The OTLP/JSON trace payloads we read: an export request, or Jaeger's `{ result: … }` wrapper. */
 export interface OtlpTracesJson {
-  resourceSpans?: OtlpResourceSpans[];
-  result?: { resourceSpans?: OtlpResourceSpans[] };
+  readonly resourceSpans?: readonly OtlpResourceSpans[];
+  readonly result?: { readonly resourceSpans?: readonly OtlpResourceSpans[] };
 }
 
 /**
@@ -61,7 +62,7 @@ export function spansFromOtlpJson(payload: OtlpTracesJson): AuditSpan[] {
   return spans;
 }
 
-export function attributesOf(list: OtlpKeyValue[] | undefined): Record<string, unknown> {
+export function attributesOf(list: readonly OtlpKeyValue[] | undefined): Record<string, unknown> {
   const attributes: Record<string, unknown> = {};
   for (const { key, value } of list ?? []) attributes[key] = valueOf(value);
   return attributes;

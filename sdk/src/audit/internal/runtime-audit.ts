@@ -63,18 +63,29 @@ export function auditOwner(owner: RequestIdentity): void {
 
 /**
  * Records a violation: `isotrace.audit.result=violation`, the
- * `isotrace.isolation_violation` event, status ERROR, the
- * `isotrace.isolation.violations` counter; throws in `audit: 'throw'` mode.
+ * `isotrace.isolation_violation` event (once per distinct violation and span),
+ * status ERROR, the `isotrace.isolation.violations` counter (every time);
+ * throws in `audit: 'throw'` mode.
  */
 export function recordViolation(span: Span | undefined, check: RuntimeCheck, expected: string, actual: string): void {
   const runtime = tryGetRuntime();
-  if (span?.isRecording()) {
+  if (span?.isRecording() && !alreadyOn(span, check, expected, actual)) {
     span.setAttribute(AUDIT.result, 'violation');
     span.addEvent(AUDIT.event, { [AUDIT.check]: check, [AUDIT.expected]: expected, [AUDIT.actual]: actual });
     span.setStatus({ code: SpanStatusCode.ERROR, message: `isolation violation: ${check}` });
   }
   runtime?.violations.add(1, { [AUDIT.check]: check });
   if (runtime?.audit === 'throw') throw new IsolationViolationError(check, expected, actual);
+}
+
+/** The same violation already recorded on this span (e.g. the dispatcher and the Tool getter both saw it): once is enough. */
+function alreadyOn(span: Span | undefined, check: string, expected: string, actual: string): boolean {
+  const events = (span as { events?: ReadonlyArray<{ name: string; attributes?: Record<string, unknown> }> } | undefined)?.events;
+  return (
+    events?.some(
+      (event) => event.name === AUDIT.event && event.attributes?.[AUDIT.check] === check && event.attributes[AUDIT.expected] === expected && event.attributes[AUDIT.actual] === actual,
+    ) ?? false
+  );
 }
 
 function describeRequest(request: Pick<RequestIdentity, 'requestId' | 'tenantId' | 'userId'>): string {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { auditSpans } from '../../audit/internal/audit-spans.js';
 import { spansFromOtlpJson } from '../../audit/internal/otlp-json.js';
+import type { OtlpTracesJson } from '../../audit/internal/otlp-json.js';
 import type { AuditReport } from '../../audit/types.js';
 import { fetchTraces, JaegerQueryError } from './jaeger-client.js';
 
@@ -18,6 +19,7 @@ span, and no span may carry a run-time isolation violation.
   --since DUR      how far back: 30s, 15m, 1h, 2d (default 1h)
   --limit N        most traces to fetch (default 500)
   --json           print a machine-readable report
+  -h, --help       print this help
 
 Exit status: 0 clean, 1 violations found, 2 usage or connection error.`;
 
@@ -28,20 +30,31 @@ interface Output {
 
 /** Runs `isotrace audit` with the arguments after the command name; resolves to the exit code. */
 export async function auditCommand(args: string[], io: Output): Promise<number> {
-  let options: { jaeger: string; service: string; sinceMs: number; since: string; limit: number; json: boolean };
+  let options: AuditOptions | 'help';
   try {
     options = parseAuditArgs(args);
   } catch (error) {
     io.err(`isotrace audit: ${(error as Error).message}\n\n${AUDIT_USAGE}`);
     return EXIT.usage;
   }
-  let report: AuditReport;
+  if (options === 'help') {
+    io.out(AUDIT_USAGE);
+    return EXIT.clean;
+  }
+  let traces: OtlpTracesJson;
   try {
-    const traces = await fetchTraces(options.jaeger, { service: options.service, sinceMs: options.sinceMs, limit: options.limit });
-    report = auditSpans(spansFromOtlpJson(traces));
+    traces = await fetchTraces(options.jaeger, { service: options.service, sinceMs: options.sinceMs, limit: options.limit });
   } catch (error) {
     if (!(error instanceof JaegerQueryError)) throw error;
     io.err(`isotrace audit: ${error.message}`);
+    return EXIT.usage;
+  }
+  let report: AuditReport;
+  try {
+    report = auditSpans(spansFromOtlpJson(traces));
+  } catch (error) {
+    // Exit 1 means "violations found": a malformed answer must not look like one.
+    io.err(`isotrace audit: Jaeger's answer is not a valid OTLP trace list (${(error as Error).message})`);
     return EXIT.usage;
   }
   const link = (traceId: string): string => `${options.jaeger.replace(/\/$/, '')}/trace/${traceId}`;
@@ -53,7 +66,7 @@ export async function auditCommand(args: string[], io: Output): Promise<number> 
   return report.ok ? EXIT.clean : EXIT.violations;
 }
 
-function printSummary(report: AuditReport, options: { service: string; since: string }, link: (traceId: string) => string, io: Output): void {
+function printSummary(report: AuditReport, options: AuditOptions, link: (traceId: string) => string, io: Output): void {
   io.out(`isotrace audit: service ${options.service}, last ${options.since}`);
   io.out(`  traces ${report.traces}  requests ${report.requests}  tool spans ${report.toolSpans}  spans ${report.spans}`);
   if (report.ok) {
@@ -67,7 +80,16 @@ function printSummary(report: AuditReport, options: { service: string; since: st
   }
 }
 
-function parseAuditArgs(args: string[]): { jaeger: string; service: string; sinceMs: number; since: string; limit: number; json: boolean } {
+interface AuditOptions {
+  jaeger: string;
+  service: string;
+  sinceMs: number;
+  since: string;
+  limit: number;
+  json: boolean;
+}
+
+function parseAuditArgs(args: string[]): AuditOptions | 'help' {
   const { values } = parseArgs({
     args,
     strict: true,
@@ -78,8 +100,10 @@ function parseAuditArgs(args: string[]): { jaeger: string; service: string; sinc
       since: { type: 'string', default: '1h' },
       limit: { type: 'string', default: '500' },
       json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (values.help) return 'help';
   if (!values.jaeger) throw new Error('--jaeger URL is required');
   if (!URL.canParse(values.jaeger) || !/^https?:$/.test(new URL(values.jaeger).protocol)) throw new Error(`--jaeger must be an http(s) URL; got ${values.jaeger}`);
   if (!values.service) throw new Error('--service NAME is required');

@@ -15,7 +15,9 @@ export interface TraceQuery {
 /**
  * Finds a service's traces through Jaeger's api/v3 HTTP query API
  * (`GET /api/v3/traces`). Whole traces come back, with the spans of every
- * service in them. A 404 means no traces.
+ * service in them. Jaeger's own 404 (`No traces found`) means no traces;
+ * any other non-2xx answer, or a body that is not an api/v3 trace list,
+ * rejects with JaegerQueryError.
  */
 export async function fetchTraces(jaegerUrl: string, query: TraceQuery): Promise<OtlpTracesJson> {
   const now = Date.now();
@@ -32,12 +34,42 @@ export async function fetchTraces(jaegerUrl: string, query: TraceQuery): Promise
   } catch (error) {
     throw new JaegerQueryError(`cannot reach Jaeger at ${jaegerUrl}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
   }
-  const body = await response.text();
-  if (response.status === 404) return { result: { resourceSpans: [] } };
-  if (!response.ok) throw new JaegerQueryError(`Jaeger answered ${response.status} for ${url.pathname}: ${body.slice(0, 300)}`);
+  let body: string;
   try {
-    return JSON.parse(body) as OtlpTracesJson;
+    body = await response.text();
+  } catch (error) {
+    throw new JaegerQueryError(`lost the connection to Jaeger at ${jaegerUrl} while reading its answer: ${(error as Error).message}`);
+  }
+  // Any other server answers 404 for this path too; only Jaeger's own 404 means "no traces".
+  if (response.status === 404 && isJaegerNoTraces(body)) return { result: { resourceSpans: [] } };
+  if (!response.ok) {
+    const hint = response.status === 404 ? ` (is ${jaegerUrl} Jaeger's query port?)` : '';
+    throw new JaegerQueryError(`Jaeger answered ${response.status} for ${url.pathname}${hint}: ${body.slice(0, 300)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
   } catch {
     throw new JaegerQueryError(`Jaeger's answer is not JSON (is ${jaegerUrl} Jaeger's query port?): ${body.slice(0, 200)}`);
   }
+  if (!isTraceList(parsed)) throw new JaegerQueryError(`Jaeger's answer is not an api/v3 trace list (is ${jaegerUrl} Jaeger's query port?): ${body.slice(0, 200)}`);
+  return parsed;
+}
+
+/** Jaeger's api/v3 "nothing matched": `{"error":{"httpCode":404,"message":"No traces found"}}`. */
+function isJaegerNoTraces(body: string): boolean {
+  try {
+    const parsed = JSON.parse(body) as { error?: { httpCode?: unknown } } | null;
+    return parsed?.error?.httpCode === 404;
+  } catch {
+    return false;
+  }
+}
+
+/** `{ result: { resourceSpans?: [...] } }`, the envelope of every api/v3 trace answer. */
+function isTraceList(parsed: unknown): parsed is OtlpTracesJson {
+  if (typeof parsed !== 'object' || parsed === null || !('result' in parsed)) return false;
+  const { result } = parsed;
+  if (typeof result !== 'object' || result === null) return false;
+  return !('resourceSpans' in result) || Array.isArray(result.resourceSpans);
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
 import { SharedStateUnavailableError } from '../../errors/errors.js';
-import type { SharedStateScope, SharedStateStore } from '../types.js';
+import type { SharedStateScope, SharedStateStore, WorkerStoreRecipe } from '../types.js';
 
 /**
  * The part of a node-redis client (`createClient()` from `redis`) that
@@ -108,6 +108,7 @@ export class RedisStore implements SharedStateStore {
   readonly #keyPrefix: string;
   readonly #commandTimeoutMs: number;
   readonly #endpoint: string;
+  readonly #recipe: WorkerStoreRecipe | undefined;
   // Updates waiting for their key's running batch, per Redis key; a key is
   // in #updating while a batch of it runs (both dropped when drained).
   readonly #pendingUpdates = new Map<string, PendingUpdate[]>();
@@ -142,8 +143,14 @@ export class RedisStore implements SharedStateStore {
     this.#ownsClient = client === undefined;
     this.#client = client ?? createOwnClient(url, connectTimeoutMs);
     this.#endpoint = client === undefined ? `Redis at ${endpointOf(url)}` : 'Redis (the client passed to RedisStore)';
+    this.#recipe = client === undefined ? { kind: 'redis', options: { ...(url === undefined ? {} : { url }), keyPrefix, commandTimeoutMs, connectTimeoutMs } } : undefined;
     this.#client.on('error', this.#onError);
     this.#client.on('ready', this.#onReady);
+  }
+
+  /** Worker threads open their own connection with these options (not for a client passed in: it cannot cross threads). */
+  workerRecipe(): WorkerStoreRecipe | undefined {
+    return this.#recipe;
   }
 
   /** The JSON text under `key` in `scope`, or undefined. Rejects with SharedStateUnavailableError. */

@@ -2,7 +2,7 @@ import type { Counter, Tracer } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { TracingNotStartedError } from '../../errors/errors.js';
-import type { SharedStateStore } from '../../shared-state/types.js';
+import type { SharedStateStore, WorkerStoreRecipe } from '../../shared-state/types.js';
 import type { PropagationTarget, RedactInfo } from '../types.js';
 
 /** The settings of a running isotrace, shared by every request of the process. */
@@ -30,6 +30,8 @@ export interface WorkerSettings {
   audit: 'record' | 'throw';
   /** False when the parent has a redact hook: functions cannot cross threads, so raw values must not be recorded there. */
   recordToolArguments: boolean;
+  /** How workers open the SharedState store themselves; absent: through the submitting thread. */
+  store?: WorkerStoreRecipe;
 }
 
 // isotrace's one process-wide handle (STYLE rule 2): settings, never request data.

@@ -1,5 +1,5 @@
 import { createRequire, syncBuiltinESMExports } from 'node:module';
-import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { context, diag, logs, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -92,6 +92,7 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
   if (options.instrumentHttp !== false) patchBuiltinHttpForEsm();
 
   const ownStore = options.sharedStateStore ? undefined : new MemoryStore();
+  const storeRecipe = options.sharedStateStore?.workerRecipe?.();
   setRuntime({
     serviceName: options.serviceName,
     tracer: trace.getTracer('isotrace'),
@@ -109,6 +110,7 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
       serviceName: options.serviceName,
       audit: options.audit ?? 'record',
       recordToolArguments: (options.recordToolArguments ?? false) && options.redact === undefined,
+      ...(storeRecipe ? { store: storeRecipe } : {}),
     },
   });
 
@@ -130,16 +132,19 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
         context.disable();
         propagation.disable();
         metrics.disable();
+        // NodeSDK registers a global LoggerProvider too; left registered, a restart could not register its own.
+        logs.disable();
       })();
       return stopping;
     },
   };
 }
 
-/** One report, as a count, of the spans that never reached the exporter's destination. */
+/** One report per tracing run (shutdown() runs once), as a count, of the spans that never reached the exporter's destination. */
 function reportLosses({ ended, dropped, failed }: ExportStats): void {
   if (dropped + failed === 0) return;
-  reportOnce('spans-lost', `${dropped + failed} of ${ended} spans were not exported (${dropped} dropped: queue full or still queued at shutdown; ${failed} in failed exports).`);
+  // Not reportOnce(): it remembers per process, and a restarted isotrace must still report its own losses.
+  diag.warn(`isotrace: ${dropped + failed} of ${ended} spans were not exported (${dropped} dropped: queue full or still queued at shutdown; ${failed} in failed exports).`);
 }
 
 /**

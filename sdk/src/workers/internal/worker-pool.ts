@@ -63,7 +63,7 @@ class IsotraceWorkerPool implements WorkerPool {
         name,
         carrier: captureCarrier(trace.setSpan(submitted, span)),
         settings: runtime.workerSettings,
-        storeChannel: this.#serveStore(runtime),
+        storeChannel: runtime.workerSettings.store ? undefined : this.#serveStore(runtime),
       };
       const reply: unknown = await this.#piscina.run(envelope, piscinaRunOptions(options)).catch((error: unknown) => {
         throw explainRunFailure(error, envelope, name);

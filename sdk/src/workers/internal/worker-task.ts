@@ -34,7 +34,7 @@ export function defineWorkerTask<T, R>(fn: (task: T) => R | Promise<R>): (envelo
 }
 
 async function runEnvelope(envelope: TaskEnvelope, fn: (task: unknown) => unknown): Promise<TaskReply> {
-  const forwarding = ensureWorkerTracing(envelope.settings, envelope.storeChannel);
+  const forwarding = await ensureWorkerTracing(envelope.settings, envelope.storeChannel);
   const runtime = getRuntime('defineWorkerTask()');
   const parent = restoreContext(envelope.carrier, runtime.store);
   const span = runtime.tracer.startSpan(`worker.task ${envelope.name}`, { kind: SpanKind.INTERNAL, attributes: { 'isotrace.worker.task': envelope.name } }, parent);

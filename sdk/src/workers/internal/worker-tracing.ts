@@ -32,8 +32,8 @@ class ForwardingProcessor implements SpanProcessor {
   async shutdown(): Promise<void> {}
 }
 
-// This worker thread's tracing, set up by the first task (the thread's one isotrace handle).
-let forwarding: ForwardingProcessor | undefined;
+// This worker thread's tracing, set up once by the first task (the thread's one isotrace handle).
+let setUp: Promise<ForwardingProcessor | undefined> | undefined;
 
 /**
  * Sets up tracing in this worker thread from the submitting thread's settings,
@@ -41,15 +41,20 @@ let forwarding: ForwardingProcessor | undefined;
  * Where the application started isotrace in the worker itself, that wins and
  * nothing is forwarded.
  */
-export function ensureWorkerTracing(settings: WorkerSettings | undefined, storeChannel: string | undefined): ForwardingProcessor | undefined {
-  if (forwarding || tryGetRuntime() || !settings) return forwarding;
-  forwarding = new ForwardingProcessor();
+export function ensureWorkerTracing(settings: WorkerSettings | undefined, storeChannel: string | undefined): Promise<ForwardingProcessor | undefined> {
+  if (!setUp && !settings) return Promise.resolve(undefined);
+  setUp ??= tryGetRuntime() ? Promise.resolve(undefined) : setUpWorkerTracing(settings!, storeChannel);
+  return setUp;
+}
+
+async function setUpWorkerTracing(settings: WorkerSettings, storeChannel: string | undefined): Promise<ForwardingProcessor> {
+  const store = await workerStore(settings, storeChannel);
+  const forwarding = new ForwardingProcessor();
   const resource = resourceFromAttributes({ 'service.name': settings.serviceName });
   const provider = new TracerProvider({ resource, spanProcessors: [new RequestAttributesProcessor(), forwarding] });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
   trace.setGlobalTracerProvider(provider);
-  const store: SharedStateStore = storeChannel ? new ChannelStore(storeChannel) : new MemoryStore();
   setRuntime({
     serviceName: settings.serviceName,
     tracer: provider.getTracer('isotrace'),
@@ -65,4 +70,13 @@ export function ensureWorkerTracing(settings: WorkerSettings | undefined, storeC
     workerSettings: settings,
   });
   return forwarding;
+}
+
+/** Redis directly when the submitting thread's store says how; else that thread's store over the channel. */
+async function workerStore(settings: WorkerSettings, storeChannel: string | undefined): Promise<SharedStateStore> {
+  if (settings.store?.kind === 'redis') {
+    const { RedisStore } = await import('../../shared-state/internal/redis-store.js');
+    return new RedisStore(settings.store.options);
+  }
+  return storeChannel ? new ChannelStore(storeChannel) : new MemoryStore();
 }

@@ -1,0 +1,146 @@
+/**
+ * Shared pieces of the property-based (fast-check) tests: a replayable seed,
+ * a watch on uncaught exceptions and unhandled rejections, gc() for heap
+ * checks, a hang detector and hostile-string arbitraries.
+ *
+ * fast-check prints the seed (and the shrunk counterexample) of a failing
+ * property; FUZZ_SEED=<seed> (or ISOTRACE_TEST_SEED) replays it.
+ */
+import type { IncomingMessage } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import fc from 'fast-check';
+import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import type { Identity } from 'isotrace/http';
+
+/** The seed of this run: FUZZ_SEED or ISOTRACE_TEST_SEED when set, else a fresh one (printed). */
+export function fuzzSeed(file: string): number {
+  const fromEnv = process.env.FUZZ_SEED ?? process.env.ISOTRACE_TEST_SEED;
+  const seed = fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : Math.floor(Math.random() * 2 ** 31);
+  if (!Number.isInteger(seed)) throw new TypeError(`FUZZ_SEED must be an integer; got ${JSON.stringify(fromEnv)}.`);
+  console.log(`${file}: fast-check seed ${seed} (replay with FUZZ_SEED=${seed})`);
+  return seed;
+}
+
+/** Records every uncaught exception and unhandled rejection while installed. */
+export interface CrashWatch {
+  readonly crashes: readonly string[];
+  uninstall(): void;
+}
+
+export function watchForCrashes(): CrashWatch {
+  const crashes: string[] = [];
+  const onException = (error: unknown): void => {
+    crashes.push(`uncaughtException: ${describe(error)}`);
+  };
+  const onRejection = (reason: unknown): void => {
+    crashes.push(`unhandledRejection: ${describe(reason)}`);
+  };
+  process.on('uncaughtException', onException);
+  process.on('unhandledRejection', onRejection);
+  return {
+    crashes,
+    uninstall: () => {
+      process.off('uncaughtException', onException);
+      process.off('unhandledRejection', onRejection);
+    },
+  };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}\n${error.stack ?? ''}` : String(error);
+}
+
+/** `gc()` without restarting node with --expose-gc: the flag can be set at run time and read from a new context. */
+export function exposeGc(): (() => void) | undefined {
+  const existing = (globalThis as { gc?: () => void }).gc;
+  if (existing) return existing;
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+}
+
+/** heapUsed after two full collections. */
+export function heapAfterGc(gc: () => void): number {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** Rejects (failing the test instead of hanging it) when `work` has not settled after a generous bound; never a timing assertion. */
+export async function settles<T>(work: Promise<T>, what: string, ms = 20_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms (hang)`)), ms);
+  });
+  try {
+    return await Promise.race([work, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A short identifier an app's auth could hand out. */
+export const token = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-_'), minLength: 1, maxLength: 10 });
+
+/** Characters that can appear in an HTTP header value sent on the wire (no CR/LF: those would change the request's framing, not its headers). */
+const headerChar = fc.oneof(
+  { weight: 12, arbitrary: fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 1 }) },
+  { weight: 4, arbitrary: fc.constantFrom(' ', '\t', ',', ';', '=', '%', '"', '\\') },
+  { weight: 2, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) },
+  { weight: 1, arbitrary: fc.constantFrom('\u00e9', '\u00ff', '\u0080', '\u2028', '\ufeff', '\u{1f600}') },
+);
+
+/** Header-value text of printable and non-ASCII characters (node:http accepts these). */
+export function headerText(maxLength: number): fc.Arbitrary<string> {
+  return fc.string({ unit: headerChar, maxLength });
+}
+
+/** Header-value text that also holds a raw control character (node:http refuses these with 400 before any handler). */
+export const controlText = fc
+  .tuple(headerText(10), fc.integer({ min: 0, max: 0x1f }).filter((c) => c !== 0x0a && c !== 0x0d), headerText(10))
+  .map(([before, code, after]) => `${before}${String.fromCharCode(code)}${after}`);
+
+/** A string of `min`..`max` repetitions of `unit` (huge inputs without generating each character). */
+export function repeated(unit: string, min: number, max: number): fc.Arbitrary<string> {
+  return fc.integer({ min, max }).map((n) => unit.repeat(n));
+}
+
+/** The app's auth in these tests: `authorization: Bearer <tenant>:<user>`, the only source of identity. */
+export function identifyFromBearer(req: IncomingMessage): Identity | undefined {
+  const match = /^Bearer ([\w-]+):([\w-]+)$/.exec(req.headers.authorization ?? '');
+  return match ? { tenantId: match[1]!, userId: match[2]! } : undefined;
+}
+
+/** Stands in for an mTLS check: the mesh sidecar marks internal peers. */
+export function trustMeshPeer(req: IncomingMessage): boolean {
+  return req.headers['x-mesh-peer'] === 'verified';
+}
+
+/**
+ * The headers an outbound call to `url` would carry: the process's real
+ * propagator, injected from inside a CLIENT span as the HTTP instrumentation
+ * does (no network round trip).
+ */
+export function downstreamHeaders(url: string): Record<string, string> {
+  const span = trace.getTracer('fuzz').startSpan('GET', { kind: SpanKind.CLIENT, attributes: { 'url.full': url } });
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(context.active(), span), carrier);
+  span.end();
+  return carrier;
+}
+
+/** The entries of a baggage header isotrace wrote (well-formed), percent-decoded. */
+export function baggageEntries(header: string | undefined): Map<string, string> {
+  const entries = new Map<string, string>();
+  if (!header) return entries;
+  for (const member of header.split(',')) {
+    const pair = member.split(';')[0]!;
+    const eq = pair.indexOf('=');
+    entries.set(decodeURIComponent(pair.slice(0, eq).trim()), decodeURIComponent(pair.slice(eq + 1).trim()));
+  }
+  return entries;
+}
