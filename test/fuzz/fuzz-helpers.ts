@@ -109,10 +109,13 @@ export function repeated(unit: string, min: number, max: number): fc.Arbitrary<s
   return fc.integer({ min, max }).map((n) => unit.repeat(n));
 }
 
-/** The app's auth in these tests: `authorization: Bearer <tenant>:<user>`, the only source of identity. */
+/** A request value identifyFromBearer() sets: it must never leave the process in baggage. */
+export const SESSION_MARKER = 'SESSION#VALUE#';
+
+/** The app's auth in these tests: `authorization: Bearer <tenant>:<user>`, the only source of identity (plus a request value). */
 export function identifyFromBearer(req: IncomingMessage): Identity | undefined {
   const match = /^Bearer ([\w-]+):([\w-]+)$/.exec(req.headers.authorization ?? '');
-  return match ? { tenantId: match[1]!, userId: match[2]! } : undefined;
+  return match ? { tenantId: match[1]!, userId: match[2]!, values: { session: `${SESSION_MARKER}${match[1]!}` } } : undefined;
 }
 
 /** Stands in for an mTLS check: the mesh sidecar marks internal peers. */

@@ -30,6 +30,7 @@ import {
   heapAfterGc,
   identifyFromBearer,
   repeated,
+  SESSION_MARKER,
   settles,
   token,
   trustMeshPeer,
@@ -214,6 +215,9 @@ function checkResponse(request: HostileRequest, id: string, headers: ReadonlyArr
   expect(sent.has('isotrace.job_id')).toBe(false);
   expect(sent.get('isotrace.correlation_id')).toBe(ctx.correlationId);
   expect((downstream.baggage ?? '').length).toBeLessThanOrEqual(8192);
+  // Request values stay in the process: identify() set one, and no peer gets it.
+  expect(downstream.baggage ?? '').not.toContain(encodeURIComponent(SESSION_MARKER));
+  expect(downstream.baggage ?? '').not.toContain(SESSION_MARKER);
   if (!request.trusted) expect([...sent.keys()].sort()).toEqual(IDENTITY_KEYS);
 
   // Correlation id: a valid inbound one (header first, then baggage), else the request id.

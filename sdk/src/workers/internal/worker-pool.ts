@@ -39,9 +39,18 @@ class IsotraceWorkerPool implements WorkerPool {
   readonly #piscina: Piscina;
   readonly #storeChannel = `isotrace.shared-state.${randomUUID()}`;
   #serving: { store: Runtime['store']; stop(): void } | undefined;
+  /** Set while a thread that just died is failing its tasks (piscina destroys it, then rejects them, in one turn). */
+  #threadDied: object | undefined;
 
   constructor(piscina: Piscina) {
     this.#piscina = piscina;
+    piscina.on('workerDestroy', () => {
+      const death = {};
+      this.#threadDied = death;
+      setImmediate(() => {
+        if (this.#threadDied === death) this.#threadDied = undefined;
+      });
+    });
   }
 
   get threads(): number {
@@ -66,7 +75,7 @@ class IsotraceWorkerPool implements WorkerPool {
         storeChannel: runtime.workerSettings.store ? undefined : this.#serveStore(runtime),
       };
       const reply: unknown = await this.#piscina.run(envelope, piscinaRunOptions(options)).catch((error: unknown) => {
-        throw explainRunFailure(error, envelope, name);
+        throw explainRunFailure(error, envelope, name, this.#threadDied !== undefined);
       });
       if (!isReply(reply)) return reply as R;
       runtime.exportSpans(reply.spans.map((data) => fromSpanData(data, runtime.resource)));
@@ -128,15 +137,19 @@ function countForwardedViolations(runtime: Runtime, spans: readonly SpanData[]):
 }
 
 /** Turns piscina's failures into errors that say what happened. */
-function explainRunFailure(error: unknown, envelope: TaskEnvelope, name: string): Error {
+function explainRunFailure(error: unknown, envelope: TaskEnvelope, name: string, threadDied: boolean): Error {
   const err = error instanceof Error ? error : new Error(String(error));
   if (err.name === 'DataCloneError') {
     const culprit = unclonableValue(envelope);
     return new TypeError(`pool.run(${name}): ${culprit} cannot be sent to a worker thread (${err.message}). Keep request-context values and tasks to structured-clone data.`, { cause: err });
   }
-  // Only a thread that died is a WorkerTaskError; cancellation, piscina's argument
-  // checks, a full queue or a missing export are passed on as piscina said them.
-  if (!/worker exited|terminat/i.test(err.message)) return err;
+  // Only a thread that died is a WorkerTaskError: it exited, was terminated, or an
+  // uncaught exception (e.g. thrown from a timer) ended it and piscina passes that
+  // exception on. Cancellation, piscina's argument checks, a full queue or a
+  // missing export are passed on as piscina said them. (The task's own errors
+  // never get here: they come back in its reply.)
+  const died = /worker exited|terminat/i.test(err.message) || (threadDied && err.name !== 'AbortError' && !/task queue/i.test(err.message));
+  if (!died) return err;
   return new WorkerTaskError(`Worker thread died while running task '${name}': ${err.message}`, { cause: err });
 }
 
