@@ -7,8 +7,6 @@
  * property; FUZZ_SEED=<seed> (or ISOTRACE_TEST_SEED) replays it.
  */
 import type { IncomingMessage } from 'node:http';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import type { Identity } from 'isotrace/http';
@@ -51,37 +49,6 @@ function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}\n${error.stack ?? ''}` : String(error);
 }
 
-/** `gc()` without restarting node with --expose-gc: the flag can be set at run time and read from a new context. */
-export function exposeGc(): (() => void) | undefined {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing) return existing;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-}
-
-/** heapUsed after two full collections. */
-export function heapAfterGc(gc: () => void): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
-
-/** Rejects (failing the test instead of hanging it) when `work` has not settled after a generous bound; never a timing assertion. */
-export async function settles<T>(work: Promise<T>, what: string, ms = 20_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms (hang)`)), ms);
-  });
-  try {
-    return await Promise.race([work, hang]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A short identifier an app's auth could hand out. */
 export const token = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-_'), minLength: 1, maxLength: 10 });
@@ -147,3 +114,5 @@ export function baggageEntries(header: string | undefined): Map<string, string> 
   }
   return entries;
 }
+
+export { exposeGc, heapAfterGc, settles } from '../helpers/guards.ts';

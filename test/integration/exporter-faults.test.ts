@@ -9,11 +9,10 @@
  * One isotrace runs at a time: each test starts its own and shuts it down.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
 import { startTracing, withRequestContext, type Tracing } from 'isotrace';
 import { createToolSystem, Tool } from 'isotrace/tools';
+import { exposeGc, heapAfterGc as heapAfterCollections, settles } from '../helpers/guards.ts';
 import { closedPort } from '../helpers/net.ts';
 import { startOtlpSink, type OtlpSink } from '../helpers/otlp-sink.ts';
 
@@ -56,36 +55,8 @@ const collector: DiagLogger = {
 };
 const lossReports = (): string[] => diagnostics.filter((message) => LOSS_REPORT.test(message));
 
-/** Fails the test (instead of hanging it) when `work` has not settled after a generous bound; never a timing assertion. */
-async function settles<T>(work: Promise<T>, what: string, ms = 20_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms (hang)`)), ms);
-  });
-  try {
-    return await Promise.race([work, hang]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** `gc()` without restarting node with --expose-gc: the flag can be set at run time and read from a new context. */
-function exposeGc(): (() => void) | undefined {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing) return existing;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-}
 const gc = exposeGc();
-function heapAfterGc(): number {
-  gc!();
-  gc!();
-  return process.memoryUsage().heapUsed;
-}
+const heapAfterGc = (): number => heapAfterCollections(gc!);
 
 /**
  * Runs `count` application requests, `concurrency` at a time: each in its own

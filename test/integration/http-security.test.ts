@@ -10,14 +10,13 @@
  * as given (repeated headers included).
  */
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { SpanKind } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { getRequestContext } from 'isotrace';
 import { httpRequestContext, type Identity } from 'isotrace/http';
 import { expectNoCrossRequestLeakage, setupTestTracing, type TestTracing } from 'isotrace/testing';
+import { exposeGc, heapAfterGc as heapAfterCollections } from '../helpers/guards.ts';
 import { listen, openRawConnection, parseTraceHeader, rawRequest, recordingServer, waitFor, type RawResponse, type RecordingServer, type TestServer } from '../helpers/http.js';
 
 let kit: TestTracing;
@@ -342,17 +341,6 @@ describe('malformed, oversized and repeated headers (W3C handling, never an erro
   });
 });
 
-/** `gc()` without restarting node with --expose-gc: the flag can be set at run time and read from a new context. */
-function exposeGc(): (() => void) | undefined {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing) return existing;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-}
 
 describe('memory', () => {
   it('stays bounded over 2,000 hostile requests', async () => {
@@ -378,11 +366,7 @@ describe('memory', () => {
       await waitFor(() => kit.spans().filter((s) => s.kind === SpanKind.SERVER).length >= count, `${count} SERVER spans`);
       kit.reset();
     };
-    const heapAfterGc = (): number => {
-      gc!();
-      gc!();
-      return process.memoryUsage().heapUsed;
-    };
+    const heapAfterGc = (): number => heapAfterCollections(gc!);
 
     await sendAll(100); // warm up: JIT, socket and parser pools
     if (!gc) {
