@@ -7,12 +7,13 @@
  * reused afterwards; CI runs that script before the tests, because the first
  * build takes several minutes.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { AddressInfo, Server } from 'node:net';
+import { ENSURE_UNAVAILABLE_EXIT_CODE, runEnsureScript } from './ensure-script.ts';
 
 /** A running Jaeger all-in-one (collector-config/jaeger.yaml). */
 export interface JaegerProcess {
@@ -147,8 +148,6 @@ const configFiles = {
   collector: `${repoRoot}collector-config/otel-collector.yaml`,
 } as const;
 
-/** Exit code of ensure-jaeger.sh for "this machine cannot provide Jaeger". */
-const ENSURE_UNAVAILABLE_EXIT_CODE = 3;
 // Cached: well under a second. First build on 2 cores: several minutes.
 const ENSURE_TIMEOUT_MS = 30 * 60_000;
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
@@ -175,7 +174,7 @@ const START_ATTEMPTS = 3;
  * const binary = await ensureJaegerBinary(); // .../.cache/jaeger/v1.76.0/jaeger
  */
 export async function ensureJaegerBinary(): Promise<string> {
-  const result = await runEnsureScript();
+  const result = await runEnsureScript(ensureScript, ENSURE_TIMEOUT_MS);
   if (result.exitCode === 0) {
     const binary = result.stdout.trimEnd().split('\n').at(-1) ?? '';
     if (binary !== '') return binary;
@@ -494,22 +493,6 @@ function collectOutput(child: ChildProcessWithoutNullStreams): ProcessOutput {
   return { text: () => collected };
 }
 
-interface EnsureResult {
-  readonly exitCode: number | string | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runEnsureScript(): Promise<EnsureResult> {
-  return new Promise((resolve) => {
-    execFile('bash', [ensureScript], { timeout: ENSURE_TIMEOUT_MS, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
-      // `code` is the exit status, or a string such as 'ENOENT' when bash itself is missing.
-      const exitCode = error === null ? 0 : (error.code ?? null);
-      const timedOut = error?.killed === true ? `\n(killed after ${ENSURE_TIMEOUT_MS} ms)` : '';
-      resolve({ exitCode, stdout, stderr: stderr + timedOut });
-    });
-  });
-}
 
 async function stopChild(child: ChildProcessWithoutNullStreams): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;

@@ -5,11 +5,12 @@
  * The venv is built on first use by scripts/ensure-python-peer.sh and reused
  * afterwards, so the first call can take a few seconds longer than the rest.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { ENSURE_UNAVAILABLE_EXIT_CODE, runEnsureScript } from './ensure-script.ts';
 
 /** A running peer. */
 export interface PythonPeer {
@@ -39,8 +40,6 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const ensureScript = `${repoRoot}scripts/ensure-python-peer.sh`;
 const peerScript = `${repoRoot}test/fixtures/python-peer/peer.py`;
 
-/** Exit code of ensure-python-peer.sh for "this machine cannot provide the peer". */
-const ENSURE_UNAVAILABLE_EXIT_CODE = 3;
 // A first run installs packages from PyPI; later runs take well under a second.
 const ENSURE_TIMEOUT_MS = 5 * 60_000;
 const LISTENING_TIMEOUT_MS = 20_000;
@@ -77,7 +76,7 @@ export async function startPythonPeer(): Promise<PythonPeer> {
 }
 
 async function ensurePythonVenv(): Promise<string> {
-  const result = await runEnsureScript();
+  const result = await runEnsureScript(ensureScript, ENSURE_TIMEOUT_MS);
   if (result.exitCode === 0) {
     const python = result.stdout.trimEnd().split('\n').at(-1) ?? '';
     if (python !== '') return python;
@@ -93,22 +92,6 @@ async function ensurePythonVenv(): Promise<string> {
   throw new PythonPeerError(`Could not prepare the Python interop peer venv. ${details}`);
 }
 
-interface EnsureResult {
-  readonly exitCode: number | string | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runEnsureScript(): Promise<EnsureResult> {
-  return new Promise((resolve) => {
-    execFile('bash', [ensureScript], { timeout: ENSURE_TIMEOUT_MS, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
-      // `code` is the exit status, or a string such as 'ENOENT' when bash itself is missing.
-      const exitCode = error === null ? 0 : (error.code ?? null);
-      const timedOut = error?.killed === true ? `\n(killed after ${ENSURE_TIMEOUT_MS} ms)` : '';
-      resolve({ exitCode, stdout, stderr: stderr + timedOut });
-    });
-  });
-}
 
 interface StderrTail {
   text(): string;
