@@ -32,8 +32,13 @@ export interface MeasureOptions {
 
 export interface VariantResult {
   name: string;
-  /** Median nanoseconds per operation over the rounds. */
+  /** Median nanoseconds per operation over the rounds (wall clock). */
   nsPerOp: number;
+  /**
+   * Median CPU nanoseconds per operation (process.cpuUsage: every thread of
+   * the process). Less disturbed than wall time by other work on the machine.
+   */
+  cpuNsPerOp: number;
   /** Each round's ns/op, in round order. */
   rounds: number[];
 }
@@ -41,17 +46,25 @@ export interface VariantResult {
 /** Measures all variants, interleaved, and returns their median ns/op. */
 export async function measure(variants: readonly Variant[], options: MeasureOptions): Promise<VariantResult[]> {
   const { iterations, rounds = 9, warmupRounds = 2 } = options;
-  const samples = new Map(variants.map((v) => [v.name, [] as number[]]));
+  const samples = new Map(variants.map((v) => [v.name, { wall: [] as number[], cpu: [] as number[] }]));
   for (let round = -warmupRounds; round < rounds; round++) {
     const order = round % 2 === 0 ? variants : [...variants].reverse();
     for (const variant of order) {
+      const cpuBefore = process.cpuUsage();
       const start = process.hrtime.bigint();
       await variant.run(iterations);
       const ns = Number(process.hrtime.bigint() - start) / iterations;
-      if (round >= 0) samples.get(variant.name)!.push(ns);
+      const cpu = process.cpuUsage(cpuBefore);
+      if (round >= 0) {
+        samples.get(variant.name)!.wall.push(ns);
+        samples.get(variant.name)!.cpu.push(((cpu.user + cpu.system) * 1000) / iterations);
+      }
     }
   }
-  return variants.map((v) => ({ name: v.name, nsPerOp: median(samples.get(v.name)!), rounds: samples.get(v.name)! }));
+  return variants.map((v) => {
+    const { wall, cpu } = samples.get(v.name)!;
+    return { name: v.name, nsPerOp: median(wall), cpuNsPerOp: median(cpu), rounds: wall };
+  });
 }
 
 export function median(values: readonly number[]): number {

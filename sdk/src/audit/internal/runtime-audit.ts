@@ -17,16 +17,20 @@ import { AUDIT } from './attributes.js';
  * end of a call does not count what its start already did); in
  * `audit: 'throw'` mode the first one throws. Returns the checks that failed.
  */
-export function auditToolBoundary(owner: RequestIdentity, span: Span, alreadyFailed: ReadonlySet<RuntimeCheck> = new Set()): Set<RuntimeCheck> {
+export function auditToolBoundary(owner: RequestIdentity, span: Span, alreadyFailed: ReadonlySet<RuntimeCheck> = NONE_FAILED): ReadonlySet<RuntimeCheck> {
+  const active = context.active();
+  const request = requestContextOf(active);
+  const traceId = trace.getSpanContext(active)?.traceId;
+  // Every tool call passes through here twice: the passing case builds no strings and no set.
+  if (request && request.requestId === owner.requestId && traceId === owner.traceId && carriesIdentity(active, request) && request.tenantId === owner.tenantId && request.userId === owner.userId) {
+    return NONE_FAILED;
+  }
   const failed = new Set<RuntimeCheck>();
   const fail = (check: RuntimeCheck, expected: string, actual: string): void => {
     failed.add(check);
     if (!alreadyFailed.has(check)) recordViolation(span, check, expected, actual);
   };
-  const active = context.active();
-  const request = requestContextOf(active);
   if (request?.requestId !== owner.requestId) fail('context-owner', describeRequest(owner), request ? describeRequest(request) : '(no request)');
-  const traceId = trace.getSpanContext(active)?.traceId;
   if (traceId !== owner.traceId) fail('trace', owner.traceId, traceId ?? '(no span)');
   if (request) {
     const carried = baggageIdentity(active);
@@ -35,6 +39,18 @@ export function auditToolBoundary(owner: RequestIdentity, span: Span, alreadyFai
     if (request.tenantId !== owner.tenantId || request.userId !== owner.userId) fail('shared-state', `${owner.tenantId}/${owner.userId}`, `${request.tenantId}/${request.userId}`);
   }
   return failed;
+}
+
+const NONE_FAILED: ReadonlySet<RuntimeCheck> = new Set();
+
+/** Whether the active baggage carries exactly the request's tenant, user and correlation id (the `baggage` check passes). */
+function carriesIdentity(active: Context, request: RequestIdentity): boolean {
+  const baggage = propagation.getBaggage(active);
+  return (
+    baggage?.getEntry(BAGGAGE.tenantId)?.value === request.tenantId &&
+    baggage.getEntry(BAGGAGE.userId)?.value === request.userId &&
+    baggage.getEntry(BAGGAGE.correlationId)?.value === request.correlationId
+  );
 }
 
 /** tenant/user/correlation as the active baggage carries them. */

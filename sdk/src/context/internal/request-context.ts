@@ -26,7 +26,7 @@ export class RequestContextImpl implements RequestContext {
   #sharedState: SharedState | undefined;
   #toolSystems = 0;
 
-  constructor(identity: RequestIdentity, values: Iterable<[string, unknown]>, store: SharedStateStore, onSharedStateAccess?: SharedStateAccessHook) {
+  constructor(identity: RequestIdentity, values: Iterable<[string, unknown]> | undefined, store: SharedStateStore, onSharedStateAccess?: SharedStateAccessHook) {
     this.requestId = identity.requestId;
     this.correlationId = identity.correlationId;
     this.tenantId = identity.tenantId;

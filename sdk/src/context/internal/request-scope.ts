@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { context, propagation, SpanStatusCode, trace, type Attributes, type Baggage, type Context, type Link, type Span, type SpanKind } from '@opentelemetry/api';
+import { context, propagation, SpanStatusCode, trace, type Attributes, type Baggage, type BaggageEntry, type Context, type Link, type Span, type SpanKind } from '@opentelemetry/api';
 import { auditSharedStateAccess } from '../../audit/internal/runtime-audit.js';
 import { RequestContextMissingError } from '../../errors/errors.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
@@ -47,22 +47,18 @@ export async function runRequest<T>(
 
   const requestId = init.requestId ?? randomUUID();
   const correlationId = init.correlationId ?? inheritedCorrelationId(parent) ?? requestId;
-  const identityAttributes: Attributes = {
-    [ATTR.requestId]: requestId,
-    [ATTR.correlationId]: correlationId,
-    [ATTR.tenantId]: init.tenantId,
-    [ATTR.userId]: init.userId,
-    [ATTR.requestSpan]: true,
-  };
-  if (init.jobId !== undefined) identityAttributes[ATTR.jobId] = init.jobId;
-  const span = runtime.tracer.startSpan(
-    init.name ?? 'request',
-    { kind: spanOptions.kind, links: spanOptions.links, attributes: { ...spanOptions.attributes, ...identityAttributes } },
-    parent,
-  );
+  // One attribute object, the edge adapter's first: identity keys win (as a spread of both would).
+  const attributes: Attributes = spanOptions.attributes ? { ...spanOptions.attributes } : {};
+  attributes[ATTR.requestId] = requestId;
+  attributes[ATTR.correlationId] = correlationId;
+  attributes[ATTR.tenantId] = init.tenantId;
+  attributes[ATTR.userId] = init.userId;
+  attributes[ATTR.requestSpan] = true;
+  if (init.jobId !== undefined) attributes[ATTR.jobId] = init.jobId;
+  const span = runtime.tracer.startSpan(init.name ?? 'request', { kind: spanOptions.kind, links: spanOptions.links, attributes }, parent);
   const ctx = new RequestContextImpl(
     { requestId, correlationId, tenantId: init.tenantId, userId: init.userId, jobId: init.jobId, traceId: span.spanContext().traceId },
-    Object.entries(init.values ?? {}),
+    init.values === undefined ? undefined : Object.entries(init.values),
     runtime.store,
     auditSharedStateAccess,
   );
@@ -131,12 +127,15 @@ export function bindToRequest<F extends (...args: never[]) => unknown>(fn: F): F
   return context.bind(context.active(), fn);
 }
 
+const REQUIRED_FIELDS = ['tenantId', 'userId'] as const;
+const OPTIONAL_FIELDS = ['jobId', 'requestId', 'correlationId', 'name'] as const;
+
 function assertInit(init: RequestContextInit): void {
   if (init === null || typeof init !== 'object') throw new TypeError('withRequestContext(init, fn): init must be an object with tenantId and userId.');
-  for (const field of ['tenantId', 'userId'] as const) {
+  for (const field of REQUIRED_FIELDS) {
     if (typeof init[field] !== 'string' || init[field].length === 0) throw new TypeError(`withRequestContext: init.${field} must be a non-empty string.`);
   }
-  for (const field of ['jobId', 'requestId', 'correlationId', 'name'] as const) {
+  for (const field of OPTIONAL_FIELDS) {
     const value = init[field];
     if (value !== undefined && (typeof value !== 'string' || value.length === 0)) throw new TypeError(`withRequestContext: init.${field} must be a non-empty string when given.`);
   }
@@ -152,12 +151,22 @@ function inheritedCorrelationId(parent: Context): string | undefined {
 }
 
 function identityBaggage(inherited: Baggage | undefined, ctx: RequestContextImpl): Baggage {
-  let baggage = (inherited ?? propagation.createBaggage())
+  // Each setEntry copies the baggage: without inherited entries, build it in one go (same entries, same order).
+  if (!inherited) {
+    const entries: Record<string, BaggageEntry> = {
+      [BAGGAGE.correlationId]: { value: ctx.correlationId },
+      [BAGGAGE.tenantId]: { value: ctx.tenantId },
+      [BAGGAGE.userId]: { value: ctx.userId },
+    };
+    if (ctx.jobId !== undefined) entries[BAGGAGE.jobId] = { value: ctx.jobId };
+    return propagation.createBaggage(entries);
+  }
+  const baggage = inherited
     .setEntry(BAGGAGE.correlationId, { value: ctx.correlationId })
     .setEntry(BAGGAGE.tenantId, { value: ctx.tenantId })
     .setEntry(BAGGAGE.userId, { value: ctx.userId });
-  baggage = ctx.jobId === undefined ? baggage.removeEntry(BAGGAGE.jobId) : baggage.setEntry(BAGGAGE.jobId, { value: ctx.jobId });
-  return baggage;
+  if (ctx.jobId !== undefined) return baggage.setEntry(BAGGAGE.jobId, { value: ctx.jobId });
+  return inherited.getEntry(BAGGAGE.jobId) === undefined ? baggage : baggage.removeEntry(BAGGAGE.jobId);
 }
 
 /** Ends a span's story with the error: status, `error.type` and the exception event. */

@@ -4,7 +4,7 @@ import { AUDIT } from '../../audit/internal/attributes.js';
 import { auditToolBoundary } from '../../audit/internal/runtime-audit.js';
 import { ATTR } from '../../context/internal/keys.js';
 import type { RequestContextImpl } from '../../context/internal/request-context.js';
-import { recordError } from '../../context/internal/request-scope.js';
+import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
 import { UnknownToolError } from '../../errors/errors.js';
 import { reportOnce } from '../../tracing/internal/report.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
@@ -26,6 +26,7 @@ export class Dispatcher implements ToolDispatcher {
   readonly #owner: RequestContextImpl;
   readonly #tools: ReadonlyMap<string, Tool>;
   readonly #recording: Recording;
+  readonly #templates = new Map<string, Attributes>();
 
   constructor(owner: RequestContextImpl, registryId: string, tools: ReadonlyMap<string, Tool>, recording: Recording) {
     this.registryId = registryId;
@@ -56,27 +57,43 @@ export class Dispatcher implements ToolDispatcher {
     });
   }
 
-  /** GenAI execute_tool attributes plus the owning request's identity, set explicitly so a borrowed system shows up in audits. */
+  /**
+   * GenAI execute_tool attributes plus, for a system used outside its owner's request, the owner's
+   * identity set explicitly so the borrowed system shows up in audits. Inside the owner's request
+   * the RequestAttributesProcessor stamps that same identity: each attribute given at start is
+   * validated twice by the SDK, one stamped once, and attributes are most of a span's cost.
+   */
   #attributes(name: string, tool: Tool | undefined, callId: string | undefined): Attributes {
+    // Everything but the call id is the same for every call of a tool: copy it and fill the id in its place.
+    const attributes = { ...(this.#templates.get(name) ?? this.#template(name, tool)) };
+    attributes['gen_ai.tool.call.id'] = callId ?? `call_${randomUUID()}`;
     const owner = this.#owner;
-    const attributes: Attributes = {
+    if (requestContextOf(context.active()) !== owner) {
+      attributes[ATTR.requestId] = owner.requestId;
+      attributes[ATTR.correlationId] = owner.correlationId;
+      attributes[ATTR.tenantId] = owner.tenantId;
+      attributes[ATTR.userId] = owner.userId;
+      if (owner.jobId !== undefined) attributes[ATTR.jobId] = owner.jobId;
+    }
+    return attributes;
+  }
+
+  #template(name: string, tool: Tool | undefined): Attributes {
+    const template: Attributes = {
       'gen_ai.operation.name': 'execute_tool',
       'gen_ai.tool.name': name,
-      'gen_ai.tool.call.id': callId ?? `call_${randomUUID()}`,
-      [ATTR.requestId]: owner.requestId,
-      [ATTR.correlationId]: owner.correlationId,
-      [ATTR.tenantId]: owner.tenantId,
-      [ATTR.userId]: owner.userId,
+      'gen_ai.tool.call.id': '',
       'isotrace.registry_id': this.registryId,
       [AUDIT.result]: 'pass',
     };
-    if (owner.jobId !== undefined) attributes[ATTR.jobId] = owner.jobId;
     if (tool) {
       const info = infoOf(tool);
-      attributes['gen_ai.tool.type'] = info.type;
-      attributes['gen_ai.tool.description'] = info.description;
+      template['gen_ai.tool.type'] = info.type;
+      template['gen_ai.tool.description'] = info.description;
+      // Unknown names are not cached: a caller could make up any number of them.
+      this.#templates.set(name, template);
     }
-    return attributes;
+    return template;
   }
 
   /** Records arguments or a result after `redact`; a failing hook records a marker, never the raw value. */

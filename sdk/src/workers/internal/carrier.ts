@@ -1,4 +1,4 @@
-import { isSpanContextValid, propagation, ROOT_CONTEXT, trace, type BaggageEntry, type Context } from '@opentelemetry/api';
+import { isSpanContextValid, propagation, ROOT_CONTEXT, trace, type BaggageEntry, type Context, type SpanContext } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import { auditSharedStateAccess } from '../../audit/internal/runtime-audit.js';
 import { REQUEST_CONTEXT_KEY } from '../../context/internal/keys.js';
@@ -9,44 +9,86 @@ import type { SharedStateStore } from '../../shared-state/types.js';
 
 /**
  * A context as structured-clone data for a worker-thread hop: the span
- * context, the baggage entries and the request-context snapshot. Plain values
- * rather than W3C header strings: a thread hop needs no percent-encoding or
- * parsing (child processes, which do, use the env carriers).
+ * context, the request context (identity and values) and the baggage entries.
+ * Plain values rather than W3C header strings: a thread hop needs no
+ * percent-encoding or parsing (child processes, which do, use the env
+ * carriers). One flat array rather than nested objects: structured clone pays
+ * per object and per property, and nested carriers cost more to send than
+ * the task itself.
  */
-export interface ContextCarrier {
-  span?: { traceId: string; spanId: string; traceFlags: number; traceState?: string };
-  baggage?: Array<[key: string, value: string]>;
-  request?: RequestContextSnapshot;
-}
+export type ContextCarrier = [
+  traceId: string | undefined,
+  spanId: string | undefined,
+  traceFlags: number | undefined,
+  traceState: string | undefined,
+  /** Undefined when the context has no request. */
+  requestId: string | undefined,
+  correlationId: string | undefined,
+  tenantId: string | undefined,
+  userId: string | undefined,
+  jobId: string | undefined,
+  requestTraceId: string | undefined,
+  /** The request-scoped values; undefined when there are none. */
+  values: Record<string, unknown> | undefined,
+  /** How many baggage entries follow; undefined when the context has no baggage. */
+  baggageEntries: number | undefined,
+  /** key, value, key, value, … */
+  ...baggage: string[],
+];
 
-/** Captures `ctx` (span context, baggage, request context) as plain data. */
-export function captureCarrier(ctx: Context): ContextCarrier {
-  const carrier: ContextCarrier = {};
-  const spanContext = trace.getSpanContext(ctx);
-  if (spanContext && isSpanContextValid(spanContext)) {
-    const { traceId, spanId, traceFlags, traceState } = spanContext;
-    carrier.span = traceState ? { traceId, spanId, traceFlags, traceState: traceState.serialize() } : { traceId, spanId, traceFlags };
-  }
-  const baggage = propagation.getBaggage(ctx);
-  if (baggage) carrier.baggage = baggage.getAllEntries().map(([key, entry]) => [key, entry.value]);
+/** Index of the first baggage key in a carrier. */
+const BAGGAGE_START = 12;
+
+/** Captures `ctx` (span context, request context, baggage) as plain data; `spanContext` overrides the context's span. */
+export function captureCarrier(ctx: Context, spanContext: SpanContext | undefined = trace.getSpanContext(ctx)): ContextCarrier {
+  const span = spanContext && isSpanContextValid(spanContext) ? spanContext : undefined;
   const request = requestContextOf(ctx);
-  if (request) carrier.request = request.toSnapshot();
+  const values = request?.values();
+  const baggage = propagation.getBaggage(ctx);
+  const entries = baggage?.getAllEntries();
+  const carrier: ContextCarrier = [
+    span?.traceId,
+    span?.spanId,
+    span?.traceFlags,
+    span?.traceState?.serialize(),
+    request?.requestId,
+    request?.correlationId,
+    request?.tenantId,
+    request?.userId,
+    request?.jobId,
+    request?.traceId,
+    values && hasKeys(values) ? values : undefined,
+    entries?.length,
+  ];
+  if (entries) for (const [key, entry] of entries) carrier.push(key, entry.value);
   return carrier;
 }
 
 /** The OpenTelemetry context a carrier describes: remote parent span, baggage and a copy of the request context. */
 export function restoreContext(carrier: ContextCarrier, store: SharedStateStore): Context {
+  const [traceId, spanId, traceFlags, traceState, requestId, correlationId, tenantId, userId, jobId, requestTraceId, values, baggageEntries] = carrier;
   let ctx = ROOT_CONTEXT;
-  if (carrier.span) {
-    const { traceState, ...ids } = carrier.span;
-    ctx = trace.setSpanContext(ctx, { ...ids, isRemote: true, ...(traceState ? { traceState: new TraceState(traceState) } : {}) });
+  if (traceId !== undefined && spanId !== undefined && traceFlags !== undefined) {
+    ctx = trace.setSpanContext(ctx, { traceId, spanId, traceFlags, isRemote: true, ...(traceState ? { traceState: new TraceState(traceState) } : {}) });
   }
-  if (carrier.baggage) {
+  if (baggageEntries !== undefined) {
     const entries: Record<string, BaggageEntry> = {};
-    for (const [key, value] of carrier.baggage) entries[key] = { value };
+    for (let i = BAGGAGE_START; i < carrier.length; i += 2) entries[carrier[i] as string] = { value: carrier[i + 1] as string };
     ctx = propagation.setBaggage(ctx, propagation.createBaggage(entries));
   }
-  return carrier.request ? withRequest(ctx, carrier.request, store) : ctx;
+  if (requestId === undefined) return ctx;
+  const identity = { requestId, correlationId: correlationId!, tenantId: tenantId!, userId: userId!, jobId, traceId: requestTraceId! };
+  return ctx.setValue(REQUEST_CONTEXT_KEY, new RequestContextImpl(identity, values && Object.entries(values), store, auditSharedStateAccess));
+}
+
+/** The request-scoped values a carrier takes to the worker (to name one that cannot be cloned). */
+export function carriedValues(carrier: ContextCarrier): Record<string, unknown> {
+  return carrier[10] ?? {};
+}
+
+function hasKeys(object: object): boolean {
+  for (const _ in object) return true;
+  return false;
 }
 
 /** `ctx` with a request context rebuilt from a snapshot taken in another thread or process. */

@@ -2,62 +2,109 @@ import type { Attributes, HrTime, Link, SpanContext, SpanKind, SpanStatus } from
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 
-/** A finished span as plain data, to send from a worker thread to the thread that exports. */
-export interface SpanData {
-  name: string;
-  kind: SpanKind;
-  context: SpanContext;
-  parent?: SpanContext | undefined;
-  startTime: HrTime;
-  endTime: HrTime;
-  status: SpanStatus;
-  attributes: Attributes;
-  links: Link[];
-  events: TimedEvent[];
-  dropped: [attributes: number, events: number, links: number];
-  scope: { name: string; version?: string | undefined; schemaUrl?: string | undefined };
-}
+/**
+ * A finished span as plain data, to send from a worker thread to the thread
+ * that exports. One flat array (structured clone pays per object and per
+ * property: a span as nested objects cost more to send than the task itself);
+ * links and events travel only when there are some.
+ */
+export type SpanData = [
+  name: string,
+  kind: SpanKind,
+  traceId: string,
+  spanId: string,
+  traceFlags: number,
+  isRemote: boolean | undefined,
+  /** Undefined for a root span. */
+  parentTraceId: string | undefined,
+  parentSpanId: string | undefined,
+  parentTraceFlags: number | undefined,
+  parentIsRemote: boolean | undefined,
+  startSeconds: number,
+  startNanos: number,
+  endSeconds: number,
+  endNanos: number,
+  statusCode: SpanStatus['code'],
+  statusMessage: string | undefined,
+  attributes: Attributes,
+  links: Link[] | undefined,
+  events: TimedEvent[] | undefined,
+  droppedAttributes: number,
+  droppedEvents: number,
+  droppedLinks: number,
+  scopeName: string,
+  scopeVersion: string | undefined,
+  scopeSchemaUrl: string | undefined,
+];
 
 export function toSpanData(span: ReadableSpan): SpanData {
   const { traceId, spanId, traceFlags, isRemote } = span.spanContext();
   const parent = span.parentSpanContext;
-  return {
-    name: span.name,
-    kind: span.kind,
-    context: { traceId, spanId, traceFlags, isRemote },
-    parent: parent && { traceId: parent.traceId, spanId: parent.spanId, traceFlags: parent.traceFlags, isRemote: parent.isRemote },
-    startTime: span.startTime,
-    endTime: span.endTime,
-    status: span.status,
-    attributes: span.attributes,
-    links: span.links.map((link) => ({ context: { ...link.context, traceState: undefined }, attributes: link.attributes })),
-    events: span.events,
-    dropped: [span.droppedAttributesCount, span.droppedEventsCount, span.droppedLinksCount],
-    scope: { name: span.instrumentationScope.name, version: span.instrumentationScope.version, schemaUrl: span.instrumentationScope.schemaUrl },
-  };
+  const { code, message } = span.status;
+  const scope = span.instrumentationScope;
+  return [
+    span.name,
+    span.kind,
+    traceId,
+    spanId,
+    traceFlags,
+    isRemote,
+    parent?.traceId,
+    parent?.spanId,
+    parent?.traceFlags,
+    parent?.isRemote,
+    span.startTime[0],
+    span.startTime[1],
+    span.endTime[0],
+    span.endTime[1],
+    code,
+    message,
+    span.attributes,
+    span.links.length === 0 ? undefined : span.links.map((link) => ({ context: { ...link.context, traceState: undefined }, attributes: link.attributes })),
+    span.events.length === 0 ? undefined : span.events,
+    span.droppedAttributesCount,
+    span.droppedEventsCount,
+    span.droppedLinksCount,
+    scope.name,
+    scope.version,
+    scope.schemaUrl,
+  ];
+}
+
+/** The events of forwarded span data (empty when it has none). */
+export function eventsOf(data: SpanData): readonly TimedEvent[] {
+  return data[18] ?? [];
 }
 
 /** A ReadableSpan over forwarded data, carrying the exporting process's resource. */
 export function fromSpanData(data: SpanData, resource: Resource): ReadableSpan {
-  const duration: HrTime = subtract(data.endTime, data.startTime);
+  const [
+    name, kind, traceId, spanId, traceFlags, isRemote, parentTraceId, parentSpanId, parentTraceFlags, parentIsRemote,
+    startSeconds, startNanos, endSeconds, endNanos, statusCode, statusMessage, attributes, links, events,
+    droppedAttributes, droppedEvents, droppedLinks, scopeName, scopeVersion, scopeSchemaUrl,
+  ] = data;
+  const context: SpanContext = { traceId, spanId, traceFlags, isRemote };
+  const parent: SpanContext | undefined = parentSpanId === undefined ? undefined : { traceId: parentTraceId!, spanId: parentSpanId, traceFlags: parentTraceFlags!, isRemote: parentIsRemote };
+  const startTime: HrTime = [startSeconds, startNanos];
+  const endTime: HrTime = [endSeconds, endNanos];
   return {
-    name: data.name,
-    kind: data.kind,
-    spanContext: () => data.context,
-    parentSpanContext: data.parent,
-    startTime: data.startTime,
-    endTime: data.endTime,
-    status: data.status,
-    attributes: data.attributes,
-    links: data.links,
-    events: data.events,
-    duration,
+    name,
+    kind,
+    spanContext: () => context,
+    parentSpanContext: parent,
+    startTime,
+    endTime,
+    status: statusMessage === undefined ? { code: statusCode } : { code: statusCode, message: statusMessage },
+    attributes,
+    links: links ?? [],
+    events: events ?? [],
+    duration: subtract(endTime, startTime),
     ended: true,
     resource,
-    instrumentationScope: data.scope,
-    droppedAttributesCount: data.dropped[0],
-    droppedEventsCount: data.dropped[1],
-    droppedLinksCount: data.dropped[2],
+    instrumentationScope: { name: scopeName, version: scopeVersion, schemaUrl: scopeSchemaUrl },
+    droppedAttributesCount: droppedAttributes,
+    droppedEventsCount: droppedEvents,
+    droppedLinksCount: droppedLinks,
   };
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
+import { context, SpanKind, type Context } from '@opentelemetry/api';
 import { Piscina } from 'piscina';
 import { AUDIT } from '../../audit/internal/attributes.js';
 import { recordViolation } from '../../audit/internal/runtime-audit.js';
@@ -8,10 +8,10 @@ import { recordError, requestContextOf } from '../../context/internal/request-sc
 import { WorkerTaskError } from '../../errors/errors.js';
 import { tryGetRuntime, type Runtime } from '../../tracing/internal/runtime.js';
 import type { WorkerPool, WorkerPoolOptions, WorkerRunOptions } from '../types.js';
-import { captureCarrier } from './carrier.js';
+import { captureCarrier, carriedValues } from './carrier.js';
 import { ENVELOPE, fromErrorData, isReply, type TaskEnvelope } from './envelope.js';
 import { serveSharedState } from './shared-state-channel.js';
-import { fromSpanData, type SpanData } from './span-transfer.js';
+import { eventsOf, fromSpanData, type SpanData } from './span-transfer.js';
 
 /**
  * Creates a piscina worker pool whose tasks carry the submitting request's
@@ -70,13 +70,16 @@ class IsotraceWorkerPool implements WorkerPool {
         [ENVELOPE]: 1,
         task,
         name,
-        carrier: captureCarrier(trace.setSpan(submitted, span)),
+        carrier: captureCarrier(submitted, span.spanContext()),
         settings: runtime.workerSettings,
         storeChannel: runtime.workerSettings.store ? undefined : this.#serveStore(runtime),
       };
-      const reply: unknown = await this.#piscina.run(envelope, piscinaRunOptions(options)).catch((error: unknown) => {
+      let reply: unknown;
+      try {
+        reply = await this.#piscina.run(envelope, piscinaRunOptions(options));
+      } catch (error) {
         throw explainRunFailure(error, envelope, name, this.#threadDied !== undefined);
-      });
+      }
       if (!isReply(reply)) return reply as R;
       runtime.exportSpans(reply.spans.map((data) => fromSpanData(data, runtime.resource)));
       countForwardedViolations(runtime, reply.spans);
@@ -130,7 +133,7 @@ function auditSubmission(submitted: Context, span: ReturnType<Runtime['tracer'][
 /** Worker threads have no meter: the audit failures they recorded on their spans are counted here, where the spans are exported. */
 function countForwardedViolations(runtime: Runtime, spans: readonly SpanData[]): void {
   for (const span of spans) {
-    for (const event of span.events) {
+    for (const event of eventsOf(span)) {
       if (event.name === AUDIT.event) runtime.violations.add(1, { [AUDIT.check]: String(event.attributes?.[AUDIT.check] ?? 'unknown') });
     }
   }
@@ -154,7 +157,7 @@ function explainRunFailure(error: unknown, envelope: TaskEnvelope, name: string,
 }
 
 function unclonableValue(envelope: TaskEnvelope): string {
-  for (const [key, value] of Object.entries(envelope.carrier.request?.values ?? {})) {
+  for (const [key, value] of Object.entries(carriedValues(envelope.carrier))) {
     try {
       structuredClone(value);
     } catch {

@@ -63,6 +63,9 @@ function auditWorkerEntry(parent: ReturnType<typeof restoreContext>): void {
   const traceId = trace.getSpanContext(parent)?.traceId;
   if (traceId !== request.traceId) recordViolation(span, 'trace', request.traceId, traceId ?? '(no trace)');
   const baggage = propagation.getBaggage(parent);
-  const carried = `${baggage?.getEntry(BAGGAGE.tenantId)?.value}/${baggage?.getEntry(BAGGAGE.userId)?.value}`;
+  const tenantId = baggage?.getEntry(BAGGAGE.tenantId)?.value;
+  const userId = baggage?.getEntry(BAGGAGE.userId)?.value;
+  if (tenantId === request.tenantId && userId === request.userId) return; // the usual case, without building strings
+  const carried = `${tenantId}/${userId}`;
   if (carried !== `${request.tenantId}/${request.userId}`) recordViolation(span, 'baggage', `${request.tenantId}/${request.userId}`, carried);
 }

@@ -1,0 +1,131 @@
+// HTTP server throughput and latency: the same handler (a few awaits and one tool
+// call) served five ways, each in its own process (instrumentation hooks must not
+// meet), under autocannon with 100 connections. Spans go over OTLP/HTTP to a local
+// sink (its own process) that counts and discards them. Rounds alternate the order
+// of the variants after a warm-up; figures are medians.
+// Targets (issue 7): V3 isotrace ≥ 95% of V2's requests/s and ≥ 2x V4's; V3 ≥ 70% of V0.
+import { fmt, median, pick, quickNote } from './lib/harness.ts';
+import { Child, load, type LoadResult } from './lib/load.ts';
+import { table, writeSection } from './lib/report.ts';
+
+const CONNECTIONS = 100;
+const WARMUP_SECONDS = pick(5, 1);
+const SECONDS = pick(10, 3);
+const ROUNDS = pick(5, 2);
+
+const VARIANTS = [
+  { id: 'bare', label: 'V0 bare node:http', exports: false },
+  { id: 'als', label: 'V1 raw AsyncLocalStorage', exports: false },
+  { id: 'otel', label: 'V2 hand-written OpenTelemetry (SERVER + tool span)', exports: true },
+  { id: 'otel-attributes', label: "V2' hand-written OpenTelemetry with isotrace's attributes", exports: true },
+  { id: 'isotrace', label: 'V3 isotrace (httpRequestContext + dispatcher.execute)', exports: true },
+  { id: 'auto', label: 'V4 auto-instrumentations-node + the tool span', exports: true },
+] as const;
+type VariantId = (typeof VARIANTS)[number]['id'];
+
+interface Ready {
+  port: number;
+}
+interface Window {
+  rss: number;
+  heapUsed: number;
+  elu: number;
+  /** Server CPU time (all threads) during the window, µs. */
+  cpuMicros: number;
+}
+interface Shutdown {
+  shutdownMs: number;
+  stats?: { ended: number; exported: number; failed: number; dropped: number };
+}
+
+const { child: sink, first: sinkReady } = await Child.start<{ url: string }>('./otlp-sink.ts', []);
+const servers = new Map<VariantId, { child: Child; url: string; requests: number; loads: LoadResult[]; windows: Array<Window & { cpuPerRequest: number }> }>();
+for (const variant of VARIANTS) {
+  const { child, first } = await Child.start<Ready>('./http-server.ts', [variant.id, `${sinkReady.url}/${variant.id}/`]);
+  servers.set(variant.id, { child, url: `http://127.0.0.1:${first.port}/`, requests: 0, loads: [], windows: [] });
+}
+
+async function run(id: VariantId, seconds: number, record: boolean): Promise<void> {
+  const server = servers.get(id)!;
+  await server.child.ask('begin');
+  const result = await load({ url: server.url, connections: CONNECTIONS, duration: seconds });
+  const window = await server.child.ask<Window>('end');
+  server.requests += result.total;
+  if (record) {
+    server.loads.push(result);
+    server.windows.push({ ...window, cpuPerRequest: window.cpuMicros / Math.max(1, result.total) });
+  }
+  console.log(`${id.padEnd(9)} ${record ? 'round ' : 'warm-up'} ${fmt(result.requestsPerSecond)} req/s, p99 ${result.latencyP99} ms, ELU ${fmt(window.elu)}`);
+}
+
+for (const variant of VARIANTS) await run(variant.id, WARMUP_SECONDS, false);
+for (let round = 0; round < ROUNDS; round++) {
+  const order = round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
+  for (const variant of order) await run(variant.id, SECONDS, true);
+}
+
+const shutdowns = new Map<VariantId, Shutdown>();
+for (const variant of VARIANTS) {
+  const server = servers.get(variant.id)!;
+  shutdowns.set(variant.id, await server.child.ask<Shutdown>('shutdown'));
+  await server.child.stop();
+}
+const { counts } = await sink.ask<{ counts: Record<string, number> }>('counts');
+await sink.stop();
+
+const rows = VARIANTS.map((variant) => {
+  const server = servers.get(variant.id)!;
+  const spans = counts[`/${variant.id}`] ?? 0;
+  return {
+    variant,
+    rps: median(server.loads.map((l) => l.requestsPerSecond)),
+    p50: median(server.loads.map((l) => l.latencyP50)),
+    p99: median(server.loads.map((l) => l.latencyP99)),
+    errors: server.loads.reduce((sum, l) => sum + l.errors, 0),
+    rssMb: median(server.windows.map((w) => w.rss)) / 2 ** 20,
+    elu: median(server.windows.map((w) => w.elu)),
+    cpuPerRequest: median(server.windows.map((w) => w.cpuPerRequest)),
+    spans,
+    spansPerRequest: spans / server.requests,
+    requests: server.requests,
+  };
+});
+const rpsOf = (id: VariantId): number => rows.find((r) => r.variant.id === id)!.rps;
+const v3ToV2 = rpsOf('isotrace') / rpsOf('otel');
+const v3ToV4 = rpsOf('isotrace') / rpsOf('auto');
+const v3ToV0 = rpsOf('isotrace') / rpsOf('bare');
+const v3ToSameData = rpsOf('isotrace') / rpsOf('otel-attributes');
+const isotraceStats = shutdowns.get('isotrace')?.stats;
+const verdict = (met: boolean, figure: string): string => `${met ? 'met' : 'MISSED'} (${figure})`;
+
+writeSection(
+  'http',
+  'HTTP server: throughput and latency with spans exported',
+  `${table(
+    ['variant', 'requests/s (median)', 'vs V0', 'vs V2', 'server CPU per request (µs)', 'p50 latency (ms)', 'p99 latency (ms)', 'RSS (MB)', 'event-loop utilization', 'spans received', 'spans per request'],
+    rows.map((r) => [
+      r.variant.label,
+      fmt(r.rps),
+      `${fmt((100 * r.rps) / rpsOf('bare'))}%`,
+      r.variant.exports ? `${fmt((100 * r.rps) / rpsOf('otel'))}%` : '–',
+      fmt(r.cpuPerRequest),
+      fmt(r.p50),
+      fmt(r.p99),
+      fmt(r.rssMb),
+      fmt(r.elu, 2),
+      r.variant.exports ? r.spans.toLocaleString('en-US') : '–',
+      r.variant.exports ? fmt(r.spansPerRequest) : '–',
+    ]),
+  )}
+
+${CONNECTIONS} connections; ${ROUNDS} rounds of ${SECONDS} s per variant in alternating order after a ${WARMUP_SECONDS} s warm-up; medians over rounds.
+Each server runs in its own process; the load generator and the OTLP sink (counts spans from the JSON bodies, discards them) run in two more,
+on the same machine. V2' is V2 with the attributes isotrace's spans carry (request identity on both spans, the HTTP and GenAI attributes):
+against it, V3 keeps ${fmt(100 * v3ToSameData)}% of the requests/s, the rest of the gap to V2 is the cost of recording and exporting that data.
+Server CPU per request (user + system time of the server process over the responses it sent) is the figure least disturbed by other load on the machine.
+RSS is measured after a forced GC at the end of each round; event-loop utilization over each round, in the server.
+Spans per request: spans the sink received after each server flushed at shutdown, over all requests sent (warm-up included); 2 is every span delivered.${
+    isotraceStats ? `\nisotrace's own count at shutdown: ${isotraceStats.ended.toLocaleString('en-US')} spans ended, ${isotraceStats.exported.toLocaleString('en-US')} exported, ${isotraceStats.dropped.toLocaleString('en-US')} dropped (queue full), ${isotraceStats.failed.toLocaleString('en-US')} in failed exports.` : ''
+  }${rows.some((r) => r.errors > 0) ? `\nErrors (connection errors, timeouts, non-2xx): ${rows.map((r) => `${r.variant.id} ${r.errors}`).join(', ')}.` : ''}
+**Target: V3 ≥ 95% of V2's requests/s — ${verdict(v3ToV2 >= 0.95, `${fmt(100 * v3ToV2)}%`)}; V3 ≥ 2x V4 — ${verdict(v3ToV4 >= 2, `${fmt(v3ToV4)}x`)}; V3 ≥ 70% of bare V0 with export on — ${verdict(v3ToV0 >= 0.7, `${fmt(100 * v3ToV0)}%`)}.**${quickNote()}`,
+);
