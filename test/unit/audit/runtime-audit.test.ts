@@ -172,6 +172,17 @@ describe('baggage: baggage identity equals the active request', () => {
     expectViolationSpan(span, 'baggage');
     expect(violationEvents(span)[0]).toEqual({ check: 'baggage', expected: `tenant-a/user-a/${correlationId}`, actual: `victim/user-a/${correlationId}` });
   });
+
+  it('compares baggage field by field: ids containing "/" cannot pass by joining to the same string', async () => {
+    const before = await violationCounts(kit);
+    await withRequestContext({ tenantId: 'a/b', userId: 'c', correlationId: 'corr' }, async () => {
+      const { dispatcher } = createToolSystem([Echo]);
+      // tenant "a" + user "b/c" joins to the same "a/b/c" as the request's tenant "a/b" + user "c".
+      const shifted = propagation.getBaggage(context.active())!.setEntry('isotrace.tenant_id', { value: 'a' }).setEntry('isotrace.user_id', { value: 'b/c' });
+      await context.with(propagation.setBaggage(context.active(), shifted), () => dispatcher.execute('echo', 'answered'));
+    });
+    expect(countsMoved(before, await violationCounts(kit))).toEqual({ 'context-owner': 0, trace: 0, baggage: 1, 'shared-state': 0 });
+  });
 });
 
 describe('shared-state: a SharedState handle is used only by its own tenant and user', () => {

@@ -33,9 +33,8 @@ export function auditToolBoundary(owner: RequestIdentity, span: Span, alreadyFai
   if (request?.requestId !== owner.requestId) fail('context-owner', describeRequest(owner), request ? describeRequest(request) : '(no request)');
   if (traceId !== owner.traceId) fail('trace', owner.traceId, traceId ?? '(no span)');
   if (request) {
-    const carried = baggageIdentity(active);
-    const expected = `${request.tenantId}/${request.userId}/${request.correlationId}`;
-    if (carried !== expected) fail('baggage', expected, carried);
+    // Decided field by field (an id may contain '/'); the joined strings only describe it.
+    if (!carriesIdentity(active, request)) fail('baggage', `${request.tenantId}/${request.userId}/${request.correlationId}`, baggageIdentity(active));
     if (request.tenantId !== owner.tenantId || request.userId !== owner.userId) fail('shared-state', `${owner.tenantId}/${owner.userId}`, `${request.tenantId}/${request.userId}`);
   }
   return failed;

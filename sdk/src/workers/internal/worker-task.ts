@@ -65,7 +65,6 @@ function auditWorkerEntry(parent: ReturnType<typeof restoreContext>): void {
   const baggage = propagation.getBaggage(parent);
   const tenantId = baggage?.getEntry(BAGGAGE.tenantId)?.value;
   const userId = baggage?.getEntry(BAGGAGE.userId)?.value;
-  if (tenantId === request.tenantId && userId === request.userId) return; // the usual case, without building strings
-  const carried = `${tenantId}/${userId}`;
-  if (carried !== `${request.tenantId}/${request.userId}`) recordViolation(span, 'baggage', `${request.tenantId}/${request.userId}`, carried);
+  if (tenantId === request.tenantId && userId === request.userId) return;
+  recordViolation(span, 'baggage', `${request.tenantId}/${request.userId}`, `${tenantId ?? '(none)'}/${userId ?? '(none)'}`);
 }
