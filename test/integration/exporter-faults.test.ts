@@ -230,6 +230,26 @@ describe('exporter faults: requests succeed, flushes resolve, memory is bounded,
     await recoverAndShutDown(tracing, sink);
   });
 
+  it('backs off from a failing collector: far fewer export attempts than batches, every skipped span counted, and delivery resumes once it answers', async () => {
+    sink = await startOtlpSink({ status: 503 });
+    tracing = await start(sink.url);
+    // Waves with a pause between them, so the batch processor gets to export each full batch (512 spans = 256 requests).
+    const waves = 40;
+    for (let wave = 0; wave < waves; wave++) {
+      await expect(runRequests(300, { offset: wave * 300 })).resolves.toBe(300);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // Without the back-off each full batch would be sent; with it, a failure pauses exports for 1 s, 2 s, 4 s…
+    expect(sink.traceRequests).toBeGreaterThan(0);
+    expect(sink.traceRequests).toBeLessThan(waves / 4);
+    expect(tracing.stats().failed).toBeGreaterThan(0);
+
+    // forceFlush() exports even while backing off; its success ends the back-off, so delivery resumes at once.
+    sink.respondWith({ status: 200 });
+    await settles(tracing.forceFlush(), 'forceFlush() once the collector answers');
+    await recoverAndShutDown(tracing, sink);
+  });
+
   it('a collector that never recovers: shutdown() resolves and reports the whole loss once', async () => {
     sink = await startOtlpSink({ status: 503 });
     tracing = await start(sink.url);

@@ -3,23 +3,47 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { ExportStats } from '../types.js';
 
-/** Counts what happens to finished spans, so losses can be reported as one number. */
+const FIRST_BACKOFF_MS = 1000;
+const MAX_BACKOFF_MS = 15_000;
+
+/**
+ * Counts what happens to finished spans, so losses can be reported as one
+ * number, and backs off from a failing collector: after a failed export,
+ * scheduled exports are skipped (counted as failed, never serialized or sent)
+ * for a backoff that doubles up to 15 s and resets on success. An outage then
+ * costs the application almost nothing; forceFlush() and shutdown() always try.
+ */
 export class ExportAccounting {
   ended = 0;
   exported = 0;
   failed = 0;
+  #resumeAt = 0;
+  #backoffMs = FIRST_BACKOFF_MS;
+  #explicitFlushes = 0;
 
   stats(): ExportStats {
     return { ended: this.ended, exported: this.exported, failed: this.failed, dropped: Math.max(0, this.ended - this.exported - this.failed) };
   }
 
-  /** The exporter, counting the spans it delivered and the ones whose export failed. */
+  /** The exporter, counting delivered and failed spans, and skipping exports while backing off. */
   wrapExporter(inner: SpanExporter): SpanExporter {
     return {
       export: (spans: ReadableSpan[], done: (result: ExportResult) => void) => {
+        if (this.#explicitFlushes === 0 && Date.now() < this.#resumeAt) {
+          this.failed += spans.length;
+          done({ code: ExportResultCode.FAILED, error: new Error('isotrace: the collector failed recently; export skipped while backing off') });
+          return;
+        }
         inner.export(spans, (result) => {
-          if (result.code === ExportResultCode.SUCCESS) this.exported += spans.length;
-          else this.failed += spans.length;
+          if (result.code === ExportResultCode.SUCCESS) {
+            this.exported += spans.length;
+            this.#resumeAt = 0;
+            this.#backoffMs = FIRST_BACKOFF_MS;
+          } else {
+            this.failed += spans.length;
+            this.#resumeAt = Date.now() + this.#backoffMs;
+            this.#backoffMs = Math.min(this.#backoffMs * 2, MAX_BACKOFF_MS);
+          }
           done(result);
         });
       },
@@ -28,7 +52,7 @@ export class ExportAccounting {
     };
   }
 
-  /** The processor, counting the sampled spans handed to it. */
+  /** The processor, counting the sampled spans handed to it; its flush and shutdown export even while backing off. */
   wrapProcessor(inner: SpanProcessor): SpanProcessor {
     return {
       onStart: (span: Span, parent: Context) => inner.onStart(span, parent),
@@ -36,8 +60,17 @@ export class ExportAccounting {
         if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0) this.ended++;
         inner.onEnd(span);
       },
-      forceFlush: () => inner.forceFlush(),
-      shutdown: () => inner.shutdown(),
+      forceFlush: () => this.#explicitly(() => inner.forceFlush()),
+      shutdown: () => this.#explicitly(() => inner.shutdown()),
     };
+  }
+
+  async #explicitly(flush: () => Promise<void>): Promise<void> {
+    this.#explicitFlushes++;
+    try {
+      await flush();
+    } finally {
+      this.#explicitFlushes--;
+    }
   }
 }
