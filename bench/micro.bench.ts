@@ -4,14 +4,15 @@
 // start/end; dispatcher.execute ≤ 1.5x a hand-written span with the same attributes.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { context, createContextKey, defaultTextMapGetter, defaultTextMapSetter, propagation, ROOT_CONTEXT, SpanKind, trace, type BaggageEntry } from '@opentelemetry/api';
+import { context, createContextKey, defaultTextMapGetter, defaultTextMapSetter, propagation, ROOT_CONTEXT, trace, type BaggageEntry } from '@opentelemetry/api';
 import { W3CBaggagePropagator } from '@opentelemetry/core';
 import { getRequestContext, startTracing, withRequestContext } from 'isotrace';
 import { MemoryStore } from 'isotrace/shared-state';
-import { createToolSystem, Tool } from 'isotrace/tools';
+import { createToolSystem } from 'isotrace/tools';
 import { DiscardExporter } from './lib/discard-exporter.ts';
 import { fmt, measure, pick, quickNote, type Variant, type VariantResult } from './lib/harness.ts';
 import { table, writeSection } from './lib/report.ts';
+import { Lookup, toolCallVariants } from './lib/tool-call.ts';
 
 const SCALE = Number(process.env.BENCH_ITERATIONS_SCALE ?? 1);
 const iterations = (full: number): number => Math.max(100, Math.round(pick(full, full / 5) * SCALE));
@@ -144,48 +145,9 @@ await withRequestContext({ ...identity, values: { plan: 'pro' } }, async (ctx) =
 await store.close();
 
 // 3. A tool call: the same async function bare, in a hand-written span, through the dispatcher.
-async function lookup(args: { q: string }): Promise<{ q: string }> {
-  return args;
-}
-class Lookup extends Tool<{ q: string }, { q: string }> {
-  static override toolName = 'lookup';
-  static override description = 'Looks things up';
-  run(args: { q: string }): Promise<{ q: string }> {
-    return lookup(args);
-  }
-}
-const args = { q: 'lamp' };
 const tools = await withRequestContext(identity, async () => {
   const { dispatcher } = createToolSystem([Lookup]);
-  return group('A tool call inside a request', iterations(20_000), [
-    {
-      name: 'bare async call',
-      run: async (n) => {
-        for (let i = 0; i < n; i++) await lookup(args);
-      },
-    },
-    {
-      name: 'hand-written OpenTelemetry span (same GenAI attributes)',
-      run: async (n) => {
-        for (let i = 0; i < n; i++) {
-          const attributes = { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'lookup', 'gen_ai.tool.call.id': `call_${randomUUID()}` };
-          await tracer.startActiveSpan('execute_tool lookup', { kind: SpanKind.INTERNAL, attributes }, async (span) => {
-            try {
-              return await lookup(args);
-            } finally {
-              span.end();
-            }
-          });
-        }
-      },
-    },
-    {
-      name: 'isotrace dispatcher.execute (4 audits at start and end)',
-      run: async (n) => {
-        for (let i = 0; i < n; i++) await dispatcher.execute('lookup', args);
-      },
-    },
-  ]);
+  return group('A tool call inside a request', iterations(20_000), toolCallVariants(tracer, dispatcher));
 });
 
 // 4. W3C baggage on the wire (the standard propagator isotrace uses): 4 and 64 entries.
