@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { afterAll, beforeAll, type TestContext } from 'vitest';
 import { ENSURE_UNAVAILABLE_EXIT_CODE, runEnsureScript } from './ensure-script.ts';
 
 /** A running peer. */
@@ -42,6 +43,8 @@ const peerScript = `${repoRoot}test/fixtures/python-peer/peer.py`;
 
 // A first run installs packages from PyPI; later runs take well under a second.
 const ENSURE_TIMEOUT_MS = 5 * 60_000;
+// The first start installs the venv, within ENSURE_TIMEOUT_MS, then waits for the peer.
+const INSTALL_TIMEOUT_MS = ENSURE_TIMEOUT_MS + 60_000;
 const LISTENING_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 5_000;
 const STDERR_TAIL_CHARS = 4_000;
@@ -163,4 +166,41 @@ function tail(text: string): string {
 function runOnce(fn: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | undefined;
   return () => (running ??= fn());
+}
+
+/** The peer of one test file, started by usePythonPeer(). */
+export interface PythonPeerFixture {
+  /** The running peer, or undefined when it could not start outside CI. */
+  current(): PythonPeer | undefined;
+  /** The running peer; skips the calling test, with the reason, when there is none. */
+  orSkip(ctx: TestContext): PythonPeer;
+}
+
+/**
+ * Starts the peer before the file's tests and stops it after. Outside CI a
+ * machine that cannot provide it skips those tests with a printed reason;
+ * with CI=true startPythonPeer() throws and the file fails.
+ */
+export function usePythonPeer(suite: string): PythonPeerFixture {
+  let peer: PythonPeer | undefined;
+  let unavailableReason: string | undefined;
+  beforeAll(async () => {
+    try {
+      peer = await startPythonPeer();
+    } catch (error) {
+      if (!(error instanceof PythonPeerUnavailableError)) throw error;
+      unavailableReason = error.message;
+      console.warn(`Skipping the ${suite} tests: ${unavailableReason}`);
+    }
+  }, INSTALL_TIMEOUT_MS);
+  afterAll(async () => {
+    await peer?.stop();
+  });
+  return {
+    current: () => peer,
+    orSkip: (ctx) => {
+      if (peer === undefined) return ctx.skip(unavailableReason ?? 'the Python peer did not start');
+      return peer;
+    },
+  };
 }

@@ -29,12 +29,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRequestContext, withRequestContext } from 'isotrace';
 import { httpRequestContext } from 'isotrace/http';
 import { setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { waitFor } from '../helpers/http.ts';
-import { PythonPeerUnavailableError, startPythonPeer, type PythonPeer } from '../helpers/python-peer.ts';
+import { usePythonPeer, type PythonPeer } from '../helpers/python-peer.ts';
 
 interface EchoContextReply {
   traceId: string | null;
@@ -63,36 +63,14 @@ interface CallReply {
   body: SeenByIsotrace;
 }
 
-const INSTALL_TIMEOUT_MS = 5 * 60_000;
-
-let peer: PythonPeer | undefined;
-let unavailableReason: string | undefined;
-
-beforeAll(async () => {
-  try {
-    peer = await startPythonPeer();
-  } catch (error) {
-    // Never taken with CI=true: there the helper throws a plain PythonPeerError, failing the suite.
-    if (!(error instanceof PythonPeerUnavailableError)) throw error;
-    unavailableReason = error.message;
-    console.warn(`Skipping the Python interop tests: ${unavailableReason}`);
-  }
-}, INSTALL_TIMEOUT_MS);
-
-afterAll(async () => {
-  await peer?.stop();
-});
-
-function peerOrSkip(ctx: TestContext): PythonPeer {
-  if (peer === undefined) ctx.skip(unavailableReason ?? 'the Python peer did not start');
-  return peer;
-}
+const pythonPeer = usePythonPeer('Python interop');
+const peerOrSkip = pythonPeer.orSkip;
 
 /** Starts tracing for one describe block; `propagateTo` may depend on the peer's address. */
 function tracingFor(propagateTo: (peer: PythonPeer | undefined) => string[]): { kit: () => TestTracing } {
   let kit: TestTracing | undefined;
   beforeAll(async () => {
-    kit = await setupTestTracing({ serviceName: 'isotrace-python-interop', propagateTo: propagateTo(peer) });
+    kit = await setupTestTracing({ serviceName: 'isotrace-python-interop', propagateTo: propagateTo(pythonPeer.current()) });
   });
   afterAll(async () => {
     await kit?.shutdown();

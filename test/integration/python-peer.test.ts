@@ -3,15 +3,13 @@
  * official OpenTelemetry Python propagators extract and inject W3C trace
  * context and baggage the way the interop tests rely on.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { TestContext } from 'vitest';
-import { PythonPeerUnavailableError, startPythonPeer } from '../helpers/python-peer.js';
-import type { PythonPeer } from '../helpers/python-peer.js';
+import { usePythonPeer, type PythonPeer } from '../helpers/python-peer.js';
 
 interface EchoContextReply {
   traceId: string | null;
@@ -31,30 +29,8 @@ interface CallReply {
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-const INSTALL_TIMEOUT_MS = 5 * 60_000;
-
-let peer: PythonPeer | undefined;
-let unavailableReason: string | undefined;
-
-beforeAll(async () => {
-  try {
-    peer = await startPythonPeer();
-  } catch (error) {
-    // Never taken with CI=true: there the helper throws a plain PythonPeerError.
-    if (!(error instanceof PythonPeerUnavailableError)) throw error;
-    unavailableReason = error.message;
-    console.warn(`Skipping the Python peer tests: ${unavailableReason}`);
-  }
-}, INSTALL_TIMEOUT_MS);
-
-afterAll(async () => {
-  await peer?.stop();
-});
-
-function peerOrSkip(context: TestContext): PythonPeer {
-  if (peer === undefined) context.skip(unavailableReason ?? 'the Python peer did not start');
-  return peer;
-}
+const pythonPeer = usePythonPeer('Python peer');
+const peerOrSkip = pythonPeer.orSkip;
 
 function hex(bytes: number): string {
   return randomBytes(bytes).toString('hex');
