@@ -1,10 +1,10 @@
 // The demo's load, end to end: agent + inventory services → collector tier (a Jaeger
 // binary running collector-config/otel-collector.yaml) → Jaeger (collector-config/jaeger.yaml),
 // then checked through Jaeger's api/v3 and the `isotrace audit` CLI.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spansFromOtlpJson, type AuditReport, type AuditSpan } from 'isotrace/testing';
+import { runNode, type NodeRun } from '../helpers/process.ts';
 import { ensureJaegerBinary, queryTraces, startJaeger, type CollectorProcess, type JaegerProcess } from '../helpers/jaeger.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -17,26 +17,8 @@ interface DemoSummary {
   audit: AuditReport;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 async function runDemo(collector: CollectorProcess, jaeger: JaegerProcess, args: string[]): Promise<{ code: number | null; summary: DemoSummary; stderr: string }> {
-  const result = await run(['examples/demo/main.ts', '--otlp', collector.otlpHttpUrl, '--jaeger', jaeger.queryUrl, '--json', ...args]);
+  const result = await runNode(['examples/demo/main.ts', '--otlp', collector.otlpHttpUrl, '--jaeger', jaeger.queryUrl, '--json', ...args], { cwd: root });
   const last = result.stdout.trim().split('\n').at(-1) ?? '';
   let summary: DemoSummary;
   try {
@@ -62,8 +44,8 @@ async function spansInJaeger(jaeger: JaegerProcess, service: string, requests: n
   }
 }
 
-function audit(jaeger: JaegerProcess, service: string, ...extra: string[]): Promise<Run> {
-  return run(['dist/cli/isotrace.js', 'audit', '--jaeger', jaeger.queryUrl, '--service', service, '--since', '1h', '--limit', '5000', ...extra]);
+function audit(jaeger: JaegerProcess, service: string, ...extra: string[]): Promise<NodeRun> {
+  return runNode(['dist/cli/isotrace.js', 'audit', '--jaeger', jaeger.queryUrl, '--service', service, '--since', '1h', '--limit', '5000', ...extra], { cwd: root });
 }
 
 describe('the demo through the collector tier into Jaeger', () => {

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { AddressInfo, Server } from 'node:net';
 import { ENSURE_UNAVAILABLE_EXIT_CODE, runEnsureScript } from './ensure-script.ts';
+import { stopChild } from './process.ts';
 
 /** A running Jaeger all-in-one (collector-config/jaeger.yaml). */
 export interface JaegerProcess {
@@ -396,7 +397,7 @@ async function startOnce(
   };
   process.once('exit', killOnExit);
   const stop = runOnce(async () => {
-    await stopChild(child);
+    await stopChild(child, STOP_GRACE_MS);
     process.off('exit', killOnExit);
   });
 
@@ -493,18 +494,6 @@ function collectOutput(child: ChildProcessWithoutNullStreams): ProcessOutput {
   return { text: () => collected };
 }
 
-
-async function stopChild(child: ChildProcessWithoutNullStreams): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -6,12 +6,12 @@
  * afterwards, so the first call can take a few seconds longer than the rest.
  */
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { afterAll, beforeAll, type TestContext } from 'vitest';
 import { ENSURE_UNAVAILABLE_EXIT_CODE, runEnsureScript } from './ensure-script.ts';
+import { stopChild } from './process.ts';
 
 /** A running peer. */
 export interface PythonPeer {
@@ -75,7 +75,7 @@ export async function startPythonPeer(): Promise<PythonPeer> {
   });
   const stderr = collectTail(child);
   const port = await waitForListening(child, stderr);
-  return { url: `http://127.0.0.1:${port}`, stop: runOnce(() => stopChild(child)) };
+  return { url: `http://127.0.0.1:${port}`, stop: runOnce(() => stopChild(child, STOP_GRACE_MS)) };
 }
 
 async function ensurePythonVenv(): Promise<string> {
@@ -144,18 +144,6 @@ function waitForListening(child: ChildProcessWithoutNullStreams, stderr: StderrT
     child.once('exit', onExit);
     child.once('error', onError);
   });
-}
-
-async function stopChild(child: ChildProcessWithoutNullStreams): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function tail(text: string): string {

@@ -1,7 +1,6 @@
 // Child processes continue the parent's request: contextToEnv() in the parent,
 // withContextFromEnv() in a real spawned Node process whose spans travel over
 // OTLP/HTTP into a local sink and join the parent's trace.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,26 +8,9 @@ import { withRequestContext } from 'isotrace';
 import { setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { contextToEnv, withContextFromEnv } from 'isotrace/workers';
 import { startOtlpSink, type OtlpSink } from '../helpers/otlp-sink.ts';
+import { runNode } from '../helpers/process.ts';
 
 const CHILD = fileURLToPath(new URL('../fixtures/workers/child-report.ts', import.meta.url));
-
-interface ChildRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runChild(env: NodeJS.ProcessEnv, endpoint: string): Promise<ChildRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, endpoint], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('child processes', () => {
   let kit: TestTracing;
@@ -48,7 +30,7 @@ describe('child processes', () => {
       trace.getTracer('test').startActiveSpan('spawn.report', async (span) => {
         try {
           const env = contextToEnv();
-          const run = await runChild(env, sink.url);
+          const run = await runNode([CHILD, sink.url], { env });
           return { run, env, requestId: ctx.requestId, correlationId: ctx.correlationId, traceId: span.spanContext().traceId, spanId: span.spanContext().spanId };
         } finally {
           span.end();
@@ -75,7 +57,7 @@ describe('child processes', () => {
 
   it('a malformed ISOTRACE_REQUEST_CONTEXT makes the child fail with a TypeError naming the variable', async () => {
     const env = { ...withoutCarriers(process.env), ISOTRACE_REQUEST_CONTEXT: '{"requestId": "r1", "tenantId":' };
-    const run = await runChild(env, sink.url);
+    const run = await runNode([CHILD, sink.url], { env });
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^TypeError: ISOTRACE_REQUEST_CONTEXT is not valid JSON/);

@@ -1,27 +1,15 @@
 // examples/worker-tools runs as documented in its README (node examples/worker-tools/main.ts
 // after the build) and reports each tenant's result computed in the worker for that tenant.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runNode } from '../helpers/process.ts';
 
 const MAIN = fileURLToPath(new URL('../../examples/worker-tools/main.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-function runExample(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 describe('examples/worker-tools', () => {
   it('exits 0, prints each tenant as seen in the worker, the span tree and a clean audit', async () => {
-    const { code, stdout, stderr } = await runExample();
+    const { code, stdout, stderr } = await runNode([MAIN], { cwd: ROOT });
     expect(stderr).toBe('');
     expect(code).toBe(0);
     for (const who of ['acme/ada', 'globex/grace', 'acme/alan']) {
