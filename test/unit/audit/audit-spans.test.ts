@@ -1,26 +1,15 @@
 // auditSpans() on the spans real tool code exports: clean requests pass; a borrowed tool system's
 // spans are reported against their request ancestor, and run-time violations are reported too.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { withRequestContext, type SharedState } from 'isotrace';
-import { auditSpans, expectNoCrossRequestLeakage, setupTestTracing, type IsolationViolation, type TestTracing } from 'isotrace/testing';
+import { auditSpans, expectNoCrossRequestLeakage, type IsolationViolation } from 'isotrace/testing';
 import { createToolSystem, Tool, type ToolDispatcher } from 'isotrace/tools';
 import { createRandom, delay, testSeed } from '../../helpers/random.ts';
 import { Echo, onlySpan, requestSpanOf } from '../tools/tool-test-helpers.ts';
+import { useTestTracing } from '../../helpers/tracing.ts';
 
-let kit: TestTracing;
-
-beforeAll(async () => {
-  kit = await setupTestTracing();
-});
-
-afterAll(async () => {
-  await kit.shutdown();
-});
-
-beforeEach(() => {
-  kit.reset();
-});
+const kit = useTestTracing();
 
 const A = { tenantId: 'tenant-a', userId: 'user-a' };
 const B = { tenantId: 'tenant-b', userId: 'user-b' };

@@ -1,21 +1,13 @@
 // The run-time checks with `audit: 'throw'`: the first failed check throws IsolationViolationError
 // (check, expected, actual), after recording it on the span and counting it.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { context, propagation, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
 import { IsolationViolationError, withRequestContext, type SharedState } from 'isotrace';
-import { setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { createToolSystem, Tool } from 'isotrace/tools';
 import { countsMoved, onlySpan, violationCounts, violationEvents } from '../tools/tool-test-helpers.ts';
+import { useTestTracing } from '../../helpers/tracing.ts';
 
-let kit: TestTracing;
-
-beforeAll(async () => {
-  kit = await setupTestTracing({ audit: 'throw' });
-});
-
-afterAll(async () => {
-  await kit.shutdown();
-});
+const kit = useTestTracing({ audit: 'throw' });
 
 beforeEach(() => {
   kit.reset();

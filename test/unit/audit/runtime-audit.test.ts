@@ -1,25 +1,13 @@
 // The four run-time isolation checks in the default `audit: 'record'` mode: each violation is
 // recorded on the span (attribute, event, status) and counted, and the work still completes.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { context, propagation, ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, type Context } from '@opentelemetry/api';
 import { withRequestContext, type RequestContext, type SharedState } from 'isotrace';
-import { setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { createToolSystem, Tool, type ToolSystem } from 'isotrace/tools';
 import { countsMoved, Echo, onlySpan, requestSpanOf, violationCounts, violationEvents } from '../tools/tool-test-helpers.ts';
+import { useTestTracing } from '../../helpers/tracing.ts';
 
-let kit: TestTracing;
-
-beforeAll(async () => {
-  kit = await setupTestTracing();
-});
-
-afterAll(async () => {
-  await kit.shutdown();
-});
-
-beforeEach(() => {
-  kit.reset();
-});
+const kit = useTestTracing();
 
 const FOREIGN_TRACE = 'f'.repeat(32);
 const A = { tenantId: 'tenant-a', userId: 'user-a' };

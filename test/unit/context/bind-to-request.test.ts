@@ -1,18 +1,10 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { EventEmitter } from 'node:events';
 import { bindToRequest, getRequestContext, RequestContextMissingError, tryGetRequestContext, withRequestContext } from 'isotrace';
-import { setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { deferred } from '../../helpers/random.js';
+import { useTestTracing } from '../../helpers/tracing.ts';
 
-let kit: TestTracing;
-
-beforeAll(async () => {
-  kit = await setupTestTracing();
-});
-
-afterAll(async () => {
-  await kit.shutdown();
-});
+useTestTracing();
 
 describe('bindToRequest', () => {
   it('restores the request in a listener fired by an emitter outside the request; an unbound listener has none', async () => {

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import {
   getFromContext,
   getRequestContext,
@@ -7,18 +7,10 @@ import {
   updateRequestContext,
   withRequestContext,
 } from 'isotrace';
-import { setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { deferred } from '../../helpers/random.js';
+import { useTestTracing } from '../../helpers/tracing.ts';
 
-let kit: TestTracing;
-
-beforeAll(async () => {
-  kit = await setupTestTracing();
-});
-
-afterAll(async () => {
-  await kit.shutdown();
-});
+useTestTracing();
 
 describe('getRequestContext', () => {
   it('returns the bound context, also after awaits and timers', async () => {

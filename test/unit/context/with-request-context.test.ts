@@ -1,22 +1,10 @@
-import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { context, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { getRequestContext, tryGetRequestContext, withRequestContext, type RequestContext, type RequestContextInit } from 'isotrace';
-import { setupTestTracing, type TestTracing } from 'isotrace/testing';
+import { useTestTracing } from '../../helpers/tracing.ts';
 
-let kit: TestTracing;
-
-beforeAll(async () => {
-  kit = await setupTestTracing();
-});
-
-afterAll(async () => {
-  await kit.shutdown();
-});
-
-beforeEach(() => {
-  kit.reset();
-});
+const kit = useTestTracing();
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

@@ -1,18 +1,10 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { getSharedState, RequestContextMissingError, SharedStateValueError, withRequestContext, type JsonValue, type SharedState } from 'isotrace';
 import { SharedStateValueError as SharedStateValueErrorFromSubpath } from 'isotrace/shared-state';
-import { setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { createRandom, delay, testSeed } from '../../helpers/random.js';
+import { useTestTracing } from '../../helpers/tracing.ts';
 
-let kit: TestTracing;
-
-beforeAll(async () => {
-  kit = await setupTestTracing();
-});
-
-afterAll(async () => {
-  await kit.shutdown();
-});
+useTestTracing();
 
 /** Runs `fn` with the SharedState of a request for (tenantId, userId). */
 function asUser<T>(tenantId: string, userId: string, fn: (state: SharedState) => Promise<T>): Promise<T> {

@@ -1,23 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { withRequestContext } from 'isotrace';
-import { setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { createToolSystem, Tool, type ToolDispatcher, type ToolType } from 'isotrace/tools';
 import { Echo, onlySpan, parentIdOf, requestSpanOf, toolSpans } from './tool-test-helpers.ts';
+import { useTestTracing } from '../../helpers/tracing.ts';
 
-let kit: TestTracing;
-
-beforeAll(async () => {
-  kit = await setupTestTracing();
-});
-
-afterAll(async () => {
-  await kit.shutdown();
-});
-
-beforeEach(() => {
-  kit.reset();
-});
+const kit = useTestTracing();
 
 class Extension extends Tool {
   static override toolName = 'browser';

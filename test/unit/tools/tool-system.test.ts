@@ -1,24 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { getRequestContext, RequestContextMissingError, withRequestContext, type RequestContext, type SharedState } from 'isotrace';
-import { expectNoCrossRequestLeakage, setupTestTracing, type TestTracing } from 'isotrace/testing';
+import { expectNoCrossRequestLeakage } from 'isotrace/testing';
 import { createToolSystem, Tool, ToolDefinitionError, UnknownToolError, type ToolClass, type ToolType } from 'isotrace/tools';
 import { createRandom, delay, testSeed } from '../../helpers/random.ts';
 import { Echo, onlySpan } from './tool-test-helpers.ts';
+import { useTestTracing } from '../../helpers/tracing.ts';
 
-let kit: TestTracing;
-
-beforeAll(async () => {
-  kit = await setupTestTracing();
-});
-
-afterAll(async () => {
-  await kit.shutdown();
-});
-
-beforeEach(() => {
-  kit.reset();
-});
+const kit = useTestTracing();
 
 const asUser = { tenantId: 't1', userId: 'u1' };
 
