@@ -2,11 +2,11 @@
 // spans are reported against their request ancestor, and run-time violations are reported too.
 import { describe, expect, it } from 'vitest';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
-import { withRequestContext, type SharedState } from 'isotrace';
+import { withRequestContext } from 'isotrace';
 import { auditSpans, expectNoCrossRequestLeakage, type IsolationViolation } from 'isotrace/testing';
 import { createToolSystem, Tool, type ToolDispatcher } from 'isotrace/tools';
 import { createRandom, delay, testSeed } from '../../helpers/random.ts';
-import { Echo, onlySpan, requestSpanOf } from '../tools/tool-test-helpers.ts';
+import { Echo, onlySpan, requestSpanOf, HandleReader } from '../tools/tool-test-helpers.ts';
 import { useTestTracing } from '../../helpers/tracing.ts';
 
 const kit = useTestTracing();
@@ -18,13 +18,6 @@ class Nested extends Tool<{ dispatcher: ToolDispatcher }, unknown> {
   static override toolName = 'nested';
   run({ dispatcher }: { dispatcher: ToolDispatcher }): Promise<unknown> {
     return Promise.all([dispatcher.execute('echo', 1), dispatcher.execute('echo', 2)]);
-  }
-}
-
-class HandleReader extends Tool<{ state: SharedState }, unknown> {
-  static override toolName = 'handle-reader';
-  run({ state }: { state: SharedState }): Promise<unknown> {
-    return state.get('plan');
   }
 }
 
@@ -112,7 +105,7 @@ describe('auditSpans on exported tool spans', () => {
       await ctx.sharedState.set('plan', 'gold');
       return ctx.sharedState;
     });
-    await withRequestContext(B, () => createToolSystem([HandleReader]).dispatcher.execute('handle-reader', { state: handleOfA }));
+    await withRequestContext(B, () => createToolSystem([HandleReader]).dispatcher.execute('handle-reader', { state: handleOfA, key: 'plan' }));
     const report = auditSpans(kit.spans());
     expect(report.violations).toEqual([
       expect.objectContaining({ check: 'shared-state', spanName: 'execute_tool handle-reader', expected: 'tenant-a/user-a', actual: 'tenant-b/user-b' }),

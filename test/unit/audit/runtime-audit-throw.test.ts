@@ -2,9 +2,9 @@
 // (check, expected, actual), after recording it on the span and counting it.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { context, propagation, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
-import { IsolationViolationError, withRequestContext, type SharedState } from 'isotrace';
+import { IsolationViolationError, withRequestContext } from 'isotrace';
 import { createToolSystem, Tool } from 'isotrace/tools';
-import { countsMoved, onlySpan, violationCounts, violationEvents } from '../tools/tool-test-helpers.ts';
+import { countsMoved, onlySpan, violationCounts, violationEvents, HandleReader } from '../tools/tool-test-helpers.ts';
 import { useTestTracing } from '../../helpers/tracing.ts';
 
 const kit = useTestTracing({ audit: 'throw' });
@@ -24,13 +24,6 @@ class Counted extends Tool<unknown, string> {
   run(): string {
     Counted.runs++;
     return 'ran';
-  }
-}
-
-class HandleReader extends Tool<{ state: SharedState }, unknown> {
-  static override toolName = 'handle-reader';
-  run({ state }: { state: SharedState }): Promise<unknown> {
-    return state.get('plan');
   }
 }
 
@@ -116,7 +109,7 @@ describe("audit: 'throw'", () => {
       return ctx.sharedState;
     });
     const before = await violationCounts(kit);
-    const error = await withRequestContext(B, () => violationOf(createToolSystem([HandleReader]).dispatcher.execute('handle-reader', { state: handleOfA })));
+    const error = await withRequestContext(B, () => violationOf(createToolSystem([HandleReader]).dispatcher.execute('handle-reader', { state: handleOfA, key: 'plan' })));
 
     expect(error).toMatchObject({ check: 'shared-state', expected: 'tenant-a/user-a', actual: 'tenant-b/user-b' });
     expect(countsMoved(before, await violationCounts(kit))).toEqual({ 'context-owner': 0, trace: 0, baggage: 0, 'shared-state': 1 });

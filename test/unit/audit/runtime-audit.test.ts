@@ -2,9 +2,9 @@
 // recorded on the span (attribute, event, status) and counted, and the work still completes.
 import { describe, expect, it } from 'vitest';
 import { context, propagation, ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, type Context } from '@opentelemetry/api';
-import { withRequestContext, type RequestContext, type SharedState } from 'isotrace';
+import { withRequestContext, type RequestContext } from 'isotrace';
 import { createToolSystem, Tool, type ToolSystem } from 'isotrace/tools';
-import { countsMoved, Echo, onlySpan, requestSpanOf, violationCounts, violationEvents } from '../tools/tool-test-helpers.ts';
+import { countsMoved, Echo, onlySpan, requestSpanOf, violationCounts, violationEvents, HandleReader } from '../tools/tool-test-helpers.ts';
 import { useTestTracing } from '../../helpers/tracing.ts';
 
 const kit = useTestTracing();
@@ -21,14 +21,6 @@ function withForeignSpan(parent: Context): Context {
 /** Request A's tool system, made and returned from A (the leak: it outlives its request). */
 function systemOfRequest(identity: { tenantId: string; userId: string }): Promise<{ system: ToolSystem; owner: RequestContext }> {
   return withRequestContext(identity, (owner) => ({ system: createToolSystem([Echo]), owner }));
-}
-
-/** Reads `key` through the SharedState handle it is given (the leak: a handle from another request). */
-class HandleReader extends Tool<{ state: SharedState; key: string }, unknown> {
-  static override toolName = 'handle-reader';
-  run({ state, key }: { state: SharedState; key: string }): Promise<unknown> {
-    return state.get(key);
-  }
 }
 
 /** Reads `this.context` / `this.sharedState` (the getters are audited against the instance's owner). */

@@ -1,6 +1,7 @@
 // Small helpers shared by the tool and audit unit tests: finding spans and reading violation events.
 import { expect } from 'vitest';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import type { SharedState } from 'isotrace';
 import type { TestTracing } from 'isotrace/testing';
 import { Tool } from 'isotrace/tools';
 
@@ -53,5 +54,13 @@ export class Echo extends Tool<unknown, unknown> {
 
   run(args: unknown): unknown {
     return args;
+  }
+}
+
+/** Reads `key` through the SharedState handle it is given (the leak the audits look for: a handle from another request). */
+export class HandleReader extends Tool<{ state: SharedState; key: string }, unknown> {
+  static override toolName = 'handle-reader';
+  run({ state, key }: { state: SharedState; key: string }): Promise<unknown> {
+    return state.get(key);
   }
 }
