@@ -34,7 +34,7 @@ export function auditToolBoundary(owner: RequestIdentity, span: Span, alreadyFai
   if (traceId !== owner.traceId) fail('trace', owner.traceId, traceId ?? '(no span)');
   if (request) {
     // Decided field by field (an id may contain '/'); the joined strings only describe it.
-    if (!carriesIdentity(active, request)) fail('baggage', `${request.tenantId}/${request.userId}/${request.correlationId}`, baggageIdentity(active));
+    if (!carriesIdentity(active, request)) fail('baggage', requestIdentity(request), baggageIdentity(active));
     if (request.tenantId !== owner.tenantId || request.userId !== owner.userId) fail('shared-state', `${owner.tenantId}/${owner.userId}`, `${request.tenantId}/${request.userId}`);
   }
   return failed;
@@ -43,7 +43,7 @@ export function auditToolBoundary(owner: RequestIdentity, span: Span, alreadyFai
 const NONE_FAILED: ReadonlySet<RuntimeCheck> = new Set();
 
 /** Whether the active baggage carries exactly the request's tenant, user and correlation id (the `baggage` check passes). */
-function carriesIdentity(active: Context, request: RequestIdentity): boolean {
+export function carriesIdentity(active: Context, request: RequestIdentity): boolean {
   const baggage = propagation.getBaggage(active);
   return (
     baggage?.getEntry(BAGGAGE.tenantId)?.value === request.tenantId &&
@@ -52,8 +52,13 @@ function carriesIdentity(active: Context, request: RequestIdentity): boolean {
   );
 }
 
+/** tenant/user/correlation of a request, as the `baggage` check reports it. */
+export function requestIdentity(request: RequestIdentity): string {
+  return `${request.tenantId}/${request.userId}/${request.correlationId}`;
+}
+
 /** tenant/user/correlation as the active baggage carries them. */
-function baggageIdentity(active: Context): string {
+export function baggageIdentity(active: Context): string {
   const baggage = propagation.getBaggage(active);
   if (!baggage) return '(no baggage)';
   const entry = (key: string): string => baggage.getEntry(key)?.value ?? '(none)';

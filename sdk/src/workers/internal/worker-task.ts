@@ -1,6 +1,5 @@
-import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
-import { recordViolation } from '../../audit/internal/runtime-audit.js';
-import { BAGGAGE } from '../../context/internal/keys.js';
+import { context, SpanKind, trace } from '@opentelemetry/api';
+import { baggageIdentity, carriesIdentity, recordViolation, requestIdentity } from '../../audit/internal/runtime-audit.js';
 import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
 import { restoreContext } from './carrier.js';
@@ -62,9 +61,5 @@ function auditWorkerEntry(parent: ReturnType<typeof restoreContext>): void {
   const span = trace.getActiveSpan();
   const traceId = trace.getSpanContext(parent)?.traceId;
   if (traceId !== request.traceId) recordViolation(span, 'trace', request.traceId, traceId ?? '(no trace)');
-  const baggage = propagation.getBaggage(parent);
-  const tenantId = baggage?.getEntry(BAGGAGE.tenantId)?.value;
-  const userId = baggage?.getEntry(BAGGAGE.userId)?.value;
-  if (tenantId === request.tenantId && userId === request.userId) return;
-  recordViolation(span, 'baggage', `${request.tenantId}/${request.userId}`, `${tenantId ?? '(none)'}/${userId ?? '(none)'}`);
+  if (!carriesIdentity(parent, request)) recordViolation(span, 'baggage', requestIdentity(request), baggageIdentity(parent));
 }
