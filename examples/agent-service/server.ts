@@ -96,7 +96,9 @@ export async function createAgentService(options: AgentServiceOptions): Promise<
       return;
     }
     // Each message: its own request context, trace and tool system (linked to the connection's span).
-    handleWebSocketMessages(ws, { request, identify: (upgrade) => identifyFromUpgrade(upgrade) }, (message) => answerSocketMessage(message, systemFor));
+    // Only our own input errors are meant for the client; anything else is answered 'internal error'.
+    const exposeError = (error: unknown) => (error instanceof BadMessageError ? error.message : undefined);
+    handleWebSocketMessages(ws, { request, identify: (upgrade) => identifyFromUpgrade(upgrade), exposeError }, (message) => answerSocketMessage(message, systemFor));
   });
 
   const url = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
@@ -143,10 +145,15 @@ function globalRegistry(tools: readonly ToolClass[]): () => ToolSystem {
   return () => (shared ??= createToolSystem(tools));
 }
 
-/** The `message` string of a chat payload; throws a message fit for the client otherwise. */
+/** A chat payload the client got wrong: its message is meant for the client. */
+class BadMessageError extends Error {
+  override name = 'BadMessageError';
+}
+
+/** The `message` string of a chat payload; throws BadMessageError otherwise. */
 function messageText(payload: unknown): string {
   const message = (payload as { message?: unknown } | null)?.message;
-  if (typeof message !== 'string' || message.trim() === '') throw new Error('expected JSON like {"message": "how many lamps do we have?"}');
-  if (message.length > MAX_MESSAGE_CHARS) throw new Error(`message longer than ${MAX_MESSAGE_CHARS} characters`);
+  if (typeof message !== 'string' || message.trim() === '') throw new BadMessageError('expected JSON like {"message": "how many lamps do we have?"}');
+  if (message.length > MAX_MESSAGE_CHARS) throw new BadMessageError(`message longer than ${MAX_MESSAGE_CHARS} characters`);
   return message;
 }

@@ -203,7 +203,8 @@ function kindOf(reply: unknown, client: RawClient): 'malformed' | 'boom' | 'ok' 
   }
   if (isObject(reply) && typeof reply.error === 'string') {
     if (reply.error.startsWith('malformed message')) return 'malformed';
-    if (reply.error === `boom for ${client.identity.userId}`) return 'boom';
+    // A handler error's details stay on the span: the client gets a generic text.
+    if (reply.error === 'internal error') return 'boom';
   }
   return `unexpected reply ${JSON.stringify(reply).slice(0, 200)}`;
 }

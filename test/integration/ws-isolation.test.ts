@@ -3,17 +3,20 @@
  * Every handler awaits random delays and checks at each step, from inside the
  * code that resumed, that it still sees its own message's context and values;
  * every message gets its own trace linked to its socket's connection span, and
- * the exported spans pass expectNoCrossRequestLeakage.
+ * the exported spans pass expectNoCrossRequestLeakage. An untrusted client
+ * that picks its upgrade's traceparent (its own request's ids) cannot plant
+ * audit violations, while a real cross-request span still fails the audit.
  *
  * Replay a failure with ISOTRACE_TEST_SEED=<printed seed>.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { IncomingMessage } from 'node:http';
-import { trace } from '@opentelemetry/api';
+import { context, trace, type Span } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { getRequestContext, type RequestContext } from 'isotrace';
 import type { Identity } from 'isotrace/http';
 import { handleWebSocketMessages } from 'isotrace/ws';
-import { expectNoCrossRequestLeakage, setupTestTracing, type TestTracing } from 'isotrace/testing';
+import { auditSpans, expectNoCrossRequestLeakage, setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { waitFor } from '../helpers/http.js';
 import { createRandom, delay, testSeed } from '../helpers/random.js';
 import { startWsServer, TestClient, type TestWsServer } from '../unit/ws/ws-test-helpers.js';
@@ -148,5 +151,66 @@ describe('WebSocket isolation across sockets and concurrent messages', () => {
 
     const report = expectNoCrossRequestLeakage(kit.spans());
     expect(report.spans).toBeGreaterThanOrEqual(total * 4);
+  });
+});
+
+/** The exported spans named `name`, once there are `count` of them. */
+function spansNamed(name: string, count: number): Promise<ReadableSpan[]> {
+  return waitFor(() => {
+    const found = kit.spans().filter((span) => span.name === name);
+    return found.length === count && found;
+  }, `${count} ${name} spans`);
+}
+
+describe('WebSocket upgrades with a client-chosen traceparent', () => {
+  it('an untrusted client reusing its own request’s ids in three upgrades plants no audit violation', async () => {
+    kit.reset();
+    const headers = { 'x-tenant': 'tenant-1' };
+    const first = await TestClient.connect(server.url, headers);
+    const { requestId } = await first.request<Outcome>({ id: 'own', user: 'user-1', secret: 's', delaysMs: [] });
+    // The client's own request span (an HTTP client learns it from `traceresponse`).
+    const own = await waitFor(() => kit.spans().find((span) => span.attributes['isotrace.request_id'] === requestId), 'the client’s request span');
+    const { traceId, spanId } = own.spanContext();
+    const traceparent = `00-${traceId}-${spanId}-01`;
+
+    const upgrades = await Promise.all([1, 2, 3].map(() => TestClient.connect(server.url, { ...headers, traceparent })));
+    for (const [i, client] of upgrades.entries()) await client.request({ id: `u${i}`, user: 'user-1', secret: 's', delaysMs: [1] });
+    await Promise.all([first, ...upgrades].map((client) => client.close()));
+    const connections = await spansNamed('websocket.connection', 4);
+
+    const report = expectNoCrossRequestLeakage(kit.spans());
+    expect(report.requests).toBe(4);
+    const grafted = connections.filter((span) => span.links.some((link) => link.context.spanId === spanId));
+    expect(grafted, 'the three upgrades’ connection spans, linked to the traceparent they sent').toHaveLength(3);
+    for (const span of grafted) {
+      expect(span.parentSpanContext).toBeUndefined();
+      expect(span.spanContext().traceId).not.toBe(traceId);
+    }
+  });
+
+  it('a real leak is still caught: a span of one message parented under another message’s span fails the audit', async () => {
+    kit.reset();
+    let previous: Span | undefined;
+    // THE PLANTED BUG: the last message's span, kept across messages and used as the parent of the next one's work.
+    const leaky = await startWsServer((ws, request) =>
+      handleWebSocketMessages(ws, { request, identify }, (raw, ctx) => {
+        if (previous) trace.getTracer('ws-isolation').startSpan('lookup', {}, trace.setSpan(context.active(), previous)).end();
+        previous = trace.getActiveSpan();
+        return { id: (raw as Turn).id, requestId: ctx.requestId };
+      }),
+    );
+    try {
+      const a = await TestClient.connect(leaky.url, { 'x-tenant': 'tenant-a' });
+      const b = await TestClient.connect(leaky.url, { 'x-tenant': 'tenant-b' });
+      await a.request({ id: 'a1', user: 'alice' });
+      await b.request({ id: 'b1', user: 'bob' });
+      await Promise.all([a.close(), b.close()]);
+      await spansNamed('websocket.connection', 2);
+    } finally {
+      await leaky.close();
+    }
+    expect(() => expectNoCrossRequestLeakage(kit.spans())).toThrow();
+    const found = auditSpans(kit.spans()).violations.filter((violation) => violation.spanName === 'lookup');
+    expect(found.map((violation) => violation.check).sort()).toEqual(['ancestry.request_id', 'ancestry.tenant_id', 'ancestry.user_id']);
   });
 });

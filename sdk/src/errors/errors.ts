@@ -47,6 +47,14 @@ export class SharedStateValueError extends IsotraceError {}
  */
 export class SharedStateUnavailableError extends IsotraceError {}
 
+/**
+ * SharedState.update() gave up because other writers (other processes or
+ * worker threads) kept changing the key between its read and its write.
+ * Nothing was written and the store is reachable: retry later, or spread the
+ * writes over more keys.
+ */
+export class SharedStateConflictError extends IsotraceError {}
+
 /** expandVariables() met `${NAME}` with no value and no default. */
 export class UnresolvedVariableError extends IsotraceError {
   readonly variables: readonly string[];
@@ -62,19 +70,39 @@ export class UnresolvedVariableError extends IsotraceError {
 /** loadConfig() could not read or parse its input. */
 export class ConfigError extends IsotraceError {}
 
+// What went wrong and the fix, per check: written for the client-visible message, so it holds no ids.
+const VIOLATION_HINTS: ReadonlyMap<string, string> = new Map([
+  ['context-owner', 'code used a tool system, tool or context that belongs to another request; create them inside each request and never keep them across requests'],
+  ['trace', 'the active span belongs to another trace; do not run a request’s work under another request’s span'],
+  ['baggage', 'the active baggage does not carry this request’s identity; do not set isotrace baggage entries by hand'],
+  ['shared-state', 'a SharedState handle of another tenant or user was used; use the current request’s ctx.sharedState'],
+  ['callback-owner', 'a callback registered by another request ran here; bind callbacks with bindToRequest() where they are registered'],
+]);
+
 /**
  * A run-time isolation audit failed while `audit: 'throw'` is set: code ran
  * with another request's context, trace, baggage or SharedState.
+ *
+ * Frameworks send error messages to clients, so `message` names only the
+ * check and how to fix it: both sides' ids (one of them another request's)
+ * are in `expected` and `actual`, and on the span's
+ * `isotrace.isolation_violation` event. Log the fields, not just the message.
  */
 export class IsolationViolationError extends IsotraceError {
+  /** The check that failed: `context-owner`, `trace`, `baggage`, `shared-state`, … */
   readonly check: string;
+  /** What the check required (may name another request). */
   readonly expected: string;
+  /** What it found (may name another request). */
   readonly actual: string;
-  constructor(check: string, expected: string, actual: string) {
-    super(`Isolation violation (${check}): expected ${expected}, actual ${actual}.`);
+  /** The request whose code tripped the check (the active one), if any. */
+  readonly requestId: string | undefined;
+  constructor(check: string, expected: string, actual: string, options: { requestId?: string | undefined } = {}) {
+    super(`Isolation violation (${check}): ${VIOLATION_HINTS.get(check) ?? 'this code saw another request’s context'}. The error’s expected/actual fields and the span’s isotrace.isolation_violation event say which.`);
     this.check = check;
     this.expected = expected;
     this.actual = actual;
+    this.requestId = options.requestId;
   }
 }
 

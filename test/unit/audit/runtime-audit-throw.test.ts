@@ -5,7 +5,7 @@ import { context, propagation, SpanStatusCode, trace, TraceFlags } from '@opente
 import { IsolationViolationError, withRequestContext } from 'isotrace';
 import { createToolSystem, Tool } from 'isotrace/tools';
 import { countsMoved, onlySpan, violationCounts, violationEvents, HandleReader } from '../tools/tool-test-helpers.ts';
-import { useTestTracing } from '../../helpers/tracing.ts';
+import { useTestTracing } from 'isotrace/testing';
 
 const kit = useTestTracing({ audit: 'throw' });
 
@@ -114,6 +114,26 @@ describe("audit: 'throw'", () => {
     expect(error).toMatchObject({ check: 'shared-state', expected: 'tenant-a/user-a', actual: 'tenant-b/user-b' });
     expect(countsMoved(before, await violationCounts(kit))).toEqual({ 'context-owner': 0, trace: 0, baggage: 0, 'shared-state': 1 });
     expectThrownOnSpan('execute_tool handle-reader', error);
+  });
+
+  it("the thrown message names only the check: the other request's ids are in the fields and on the span, never in the message", async () => {
+    const handleOfA = await withRequestContext({ ...A, requestId: 'req-a-5d1e' }, async (ctx) => {
+      await ctx.sharedState.set('plan', 'gold');
+      return ctx.sharedState;
+    });
+    const { system } = await withRequestContext({ ...A, requestId: 'req-a-6c2f' }, () => ({ system: createToolSystem([Counted]) }));
+    await withRequestContext({ ...B, requestId: 'req-b-0e9d' }, async () => {
+      const owner = await violationOf(system.dispatcher.execute('counted'));
+      const state = await violationOf(createToolSystem([HandleReader]).dispatcher.execute('handle-reader', { state: handleOfA, key: 'plan' }));
+      expect(owner).toMatchObject({ check: 'context-owner', requestId: 'req-b-0e9d' });
+      expect(owner.expected).toContain('req-a-6c2f');
+      expect(state).toMatchObject({ check: 'shared-state', expected: 'tenant-a/user-a', requestId: 'req-b-0e9d' });
+      for (const error of [owner, state]) {
+        for (const other of ['req-a-5d1e', 'req-a-6c2f', 'tenant-a', 'user-a']) expect(error.message).not.toContain(other);
+      }
+    });
+    const events = violationEvents(onlySpan(kit, 'execute_tool counted'));
+    expect(events[0]?.expected).toContain('req-a-6c2f');
   });
 
   it('shared-state: a handle used outside any request rejects (never throws synchronously)', async () => {

@@ -58,11 +58,25 @@ describe('isotrace errors', () => {
     expect(error.message).toContain('${REGION}');
   });
 
-  it('IsolationViolationError carries check, expected and actual', () => {
-    const error = new IsolationViolationError('shared-state', 't1/u1', 't2/u1');
-    expect(error).toMatchObject({ check: 'shared-state', expected: 't1/u1', actual: 't2/u1' });
+  it('IsolationViolationError carries check, expected, actual and the current request id', () => {
+    const error = new IsolationViolationError('shared-state', 't1/u1', 't2/u1', { requestId: 'req-2' });
+    expect(error).toMatchObject({ check: 'shared-state', expected: 't1/u1', actual: 't2/u1', requestId: 'req-2' });
     expect(error.message).toContain('shared-state');
+    expect(new IsolationViolationError('trace', 'a', 'b').requestId).toBeUndefined();
   });
+
+  it.each(['context-owner', 'trace', 'baggage', 'shared-state', 'callback-owner'])(
+    "IsolationViolationError (%s) keeps the other request's ids in its fields, never in its message (frameworks send messages to clients)",
+    (check) => {
+      const expected = 'request req-victim-7f3a (tenant tenant-victim, user user-victim)';
+      const actual = 'request req-own-91c2 (tenant tenant-own, user user-own)';
+      const error = new IsolationViolationError(check, expected, actual, { requestId: 'req-own-91c2' });
+      expect(error).toMatchObject({ check, expected, actual });
+      for (const id of ['req-victim-7f3a', 'tenant-victim', 'user-victim']) expect(error.message).not.toContain(id);
+      expect(error.message).toContain(`(${check})`);
+      expect(error.message).toMatch(/expected.*actual/);
+    },
+  );
 
   it('isotrace/shared-state exports the same error classes as isotrace', () => {
     expect(sharedStateEntry.SharedStateValueError).toBe(SharedStateValueError);

@@ -5,6 +5,8 @@
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { context } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import { WebSocket, WebSocketServer } from 'ws';
 
 export interface TestWsServer {
@@ -42,8 +44,15 @@ export class TestClient {
     ws.on('message', (data) => this.#deliver(JSON.parse(String(data)) as Reply));
   }
 
+  /**
+   * Opens a socket. A `traceparent` in `headers` is sent as given: the upgrade
+   * request is made with tracing suppressed, so the HTTP instrumentation
+   * neither replaces it nor records a client span (the client chooses it, as
+   * an untrusted peer can).
+   */
   static async connect(url: string, headers?: Record<string, string>): Promise<TestClient> {
-    const ws = new WebSocket(url, { headers });
+    const open = (): WebSocket => new WebSocket(url, { headers });
+    const ws = headers?.traceparent === undefined ? open() : context.with(suppressTracing(context.active()), open);
     const client = new TestClient(ws);
     await once(ws, 'open');
     return client;

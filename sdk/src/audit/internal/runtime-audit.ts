@@ -95,7 +95,8 @@ export function recordViolation(span: Span | undefined, check: RuntimeCheck, exp
     span.setStatus({ code: SpanStatusCode.ERROR, message: `isolation violation: ${check}` });
   }
   runtime?.violations.add(1, { [AUDIT.check]: check });
-  if (runtime?.audit === 'throw') throw new IsolationViolationError(check, expected, actual);
+  // The message (which frameworks send to clients) names only the check; expected/actual may name another request.
+  if (runtime?.audit === 'throw') throw new IsolationViolationError(check, expected, actual, { requestId: requestContextOf(context.active())?.requestId });
 }
 
 /** The same violation already recorded on this span (e.g. the dispatcher and the Tool getter both saw it): once is enough. */
