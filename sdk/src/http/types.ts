@@ -10,11 +10,17 @@ export interface HttpRequestContextOptions<Req extends IncomingMessage = Incomin
   identify(req: Req): Identity | undefined | Promise<Identity | undefined>;
   /**
    * Whether the peer is trusted to send baggage (e.g. an internal caller on a
-   * private network with mTLS). Default: nobody. Untrusted baggage is dropped;
-   * only a valid correlation id is taken from it.
+   * private network with mTLS, or your own reverse proxy). Default: nobody.
+   * Untrusted baggage is dropped; only a valid correlation id is taken from it.
+   * A trusted peer's `X-Forwarded-Proto` and `X-Forwarded-Host` also give the
+   * span's `url.scheme`, `server.address` and `server.port`.
    */
   trustInbound?(req: Req): boolean;
-  /** The SERVER span's name; default the HTTP method (`GET`), as HTTP semantic conventions say without a route. */
+  /**
+   * The SERVER span's name. Default, as the HTTP semantic conventions say: the
+   * method and route (`GET /api/items/:id`) when an Express-style router
+   * dispatched the request to a route, else the method alone (`GET`).
+   */
   name?: string | ((req: Req) => string);
   /**
    * Answers a request that identify() refused (returned nothing or threw).

@@ -48,6 +48,18 @@ export interface ToolDispatcher {
    * to its result. Rejects with UnknownToolError for a name the registry lacks,
    * with the tool's own error unchanged when it fails, and with
    * IsolationViolationError in `audit: 'throw'` mode.
+   *
+   * A `run` that returns an async iterable (an `async *run()` generator) or a
+   * web ReadableStream is a streaming tool: the result is a wrapper of the
+   * same kind (a node:stream Readable stays a Readable) yielding the very same
+   * values, the span stays open until the caller has consumed, cancelled
+   * (`break`, `return()`, `cancel()`) or failed the stream, the tool's own
+   * work runs inside the span (its child spans are the tool span's children)
+   * and the end-of-call audits run where the stream was consumed. The span
+   * gets `isotrace.stream.outcome` (`completed` | `cancelled` | `failed`) and
+   * `isotrace.stream.items`; an iteration error is recorded like a thrown one
+   * and reaches the consumer unchanged. Arrays, strings and other sync
+   * iterables are plain results.
    */
   execute<R = unknown>(name: string, args?: unknown, options?: ExecuteOptions): Promise<R>;
 }

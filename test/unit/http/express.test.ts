@@ -87,8 +87,8 @@ describe('httpRequestContext as Express middleware', () => {
     expect(response.status).toBe(200);
     expect(response.json()).toEqual({ same: true, requestId: response.headers['x-request-id'], tenantId: 'acme', userId: 'alice', route: '/whoami' });
     const span = await serverSpanFor(response.headers['x-request-id']);
-    expect(span.name).toBe('GET');
-    expect(span.attributes).toMatchObject({ 'http.response.status_code': 200, 'url.path': '/whoami', 'isotrace.tenant_id': 'acme', 'user.id': 'alice' });
+    expect(span.name).toBe('GET /whoami');
+    expect(span.attributes).toMatchObject({ 'http.response.status_code': 200, 'http.route': '/whoami', 'url.path': '/whoami', 'isotrace.tenant_id': 'acme', 'user.id': 'alice' });
     expect(response.headers['x-correlation-id']).toBe(response.headers['x-request-id']);
   });
 
@@ -122,6 +122,9 @@ describe('httpRequestContext as Express middleware', () => {
     const span = await serverSpanFor(response.headers['x-request-id']);
     expect(span.attributes['http.response.status_code']).toBe(404);
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
+    // No route matched: nothing to name the span after but the method.
+    expect(span.name).toBe('GET');
+    expect(span.attributes['http.route']).toBeUndefined();
   });
 
   it('answers 401 without calling the routes or creating a span when identify() refuses', async () => {
@@ -153,5 +156,74 @@ describe('httpRequestContext as Express middleware', () => {
     } finally {
       await own.close();
     }
+  });
+});
+
+describe('httpRequestContext mounted under a path prefix', () => {
+  /** isotrace mounted at /api, a router of items mounted at /api too, and an app-level error handler. */
+  function mountedApp(options: { name?: string } = {}): express.Express {
+    const app = express();
+    app.use('/api', httpRequestContext({ identify, ...options }));
+    const items = express.Router();
+    items.get('/items/:id', (req: Request, res: Response) => {
+      res.json({ id: req.params.id, tenantId: getRequestContext().tenantId });
+    });
+    items.get('/broken/:id', () => {
+      throw new Error('item exploded');
+    });
+    app.use('/api', items);
+    app.use((error: Error, _req: Request, res: Response, _next: NextFunction) => {
+      res.status(500).json({ message: error.message });
+    });
+    return app;
+  }
+
+  async function withApp<T>(app: express.Express, fn: (port: number) => Promise<T>): Promise<T> {
+    const own = await listen(app);
+    try {
+      return await fn(own.port);
+    } finally {
+      await own.close();
+    }
+  }
+
+  it('records the full url.path, http.route and the name GET /api/items/:id', async () => {
+    await withApp(mountedApp(), async (port) => {
+      const response = await rawRequest(port, { path: '/api/items/7?expand=1', headers: auth('acme', 'alice') });
+      expect(response.json()).toEqual({ id: '7', tenantId: 'acme' });
+      const span = await serverSpanFor(response.headers['x-request-id']);
+      expect(span.name).toBe('GET /api/items/:id');
+      expect(span.attributes).toMatchObject({ 'url.path': '/api/items/7', 'http.route': '/api/items/:id', 'http.response.status_code': 200 });
+    });
+  });
+
+  it('keeps the route of a route that threw when an app-level error handler answers, with error.type 500', async () => {
+    await withApp(mountedApp(), async (port) => {
+      const response = await rawRequest(port, { path: '/api/broken/3', headers: auth('acme', 'alice') });
+      expect(response.status).toBe(500);
+      const span = await serverSpanFor(response.headers['x-request-id']);
+      expect(span.attributes).toMatchObject({ 'url.path': '/api/broken/3', 'http.route': '/api/broken/:id', 'http.response.status_code': 500, 'error.type': '500' });
+      expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    });
+  });
+
+  it('records the full path without a route when nothing under the prefix matched', async () => {
+    await withApp(mountedApp(), async (port) => {
+      const response = await rawRequest(port, { path: '/api/nowhere', headers: auth('acme', 'alice') });
+      expect(response.status).toBe(404);
+      const span = await serverSpanFor(response.headers['x-request-id']);
+      expect(span.name).toBe('GET');
+      expect(span.attributes['url.path']).toBe('/api/nowhere');
+      expect(span.attributes['http.route']).toBeUndefined();
+    });
+  });
+
+  it('keeps a name given in options, and still records http.route', async () => {
+    await withApp(mountedApp({ name: 'items-api' }), async (port) => {
+      const response = await rawRequest(port, { path: '/api/items/9', headers: auth('acme', 'alice') });
+      const span = await serverSpanFor(response.headers['x-request-id']);
+      expect(span.name).toBe('items-api');
+      expect(span.attributes['http.route']).toBe('/api/items/:id');
+    });
   });
 });

@@ -19,6 +19,7 @@ let kit: TestTracing;
 let server: TestServer;
 let handlerCalls = 0;
 let streamGate: Deferred | undefined;
+let hangingRequests: Deferred = deferred();
 
 /** The app's auth: `x-tenant`/`x-user` headers; `x-auth: throw` makes identify throw. */
 async function identify(req: IncomingMessage): Promise<Identity | undefined> {
@@ -67,6 +68,14 @@ async function handler(req: IncomingMessage, res: ServerResponse): Promise<void>
     case '/throw-async':
       await delay(1);
       throw new TypeError('async handler exploded');
+    case '/throw-after-headers':
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial;');
+      await delay(1);
+      throw new RangeError('exploded mid-response');
+    case '/hang':
+      hangingRequests.resolve();
+      return;
     case '/stream':
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('first;');
@@ -215,6 +224,9 @@ describe('httpRequestContext as a node:http listener: the SERVER span', () => {
     const span = await serverSpanFor(response.headers['x-request-id']);
     expect(span.attributes['http.response.status_code']).toBe(code);
     expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    // No exception: HTTP semantic conventions make the status code the error type.
+    expect(span.attributes['error.type']).toBe(String(code));
+    expect(span.events.filter((event) => event.name === 'exception')).toEqual([]);
   });
 
   it.each([404, 499])('leaves the span status unset for a %i (a client error)', async (code) => {
@@ -235,11 +247,44 @@ describe('httpRequestContext as a node:http listener: failures', () => {
     expect(response.body).not.toContain(message);
     const span = await serverSpanFor(response.headers['x-request-id']);
     expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    expect(span.attributes['http.response.status_code']).toBe(500);
     expect(span.attributes['error.type']).toBe(type);
-    const exception = span.events.find((event) => event.name === 'exception');
-    expect(exception?.attributes?.['exception.message']).toBe(message);
+    const exceptions = span.events.filter((event) => event.name === 'exception');
+    expect(exceptions.map((event) => event.attributes?.['exception.message'])).toEqual([message]);
     // The server keeps serving.
     expect((await rawRequest(server.port, { path: '/whoami', headers: identified })).status).toBe(200);
+  });
+
+  it('records the sent status, the exception and its error.type when the handler throws after the headers went out, and cuts the connection', async () => {
+    const socket = connect(server.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => {}); // a reset is one way the cut may arrive
+    socket.write('GET /throw-after-headers HTTP/1.1\r\nHost: x\r\nx-tenant: acme\r\nx-user: u1\r\nConnection: close\r\n\r\n');
+    await once(socket, 'close');
+    const received = Buffer.concat(chunks).toString('latin1');
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+    // Chunked and never terminated: the client can tell the body is incomplete.
+    expect(received).not.toMatch(/\r\n0\r\n\r\n$/);
+    const requestId = /\r\nx-request-id: ([^\r]+)/i.exec(received)?.[1];
+    const span = await serverSpanFor(requestId);
+    expect(span.attributes['http.response.status_code']).toBe(200);
+    expect(span.attributes['error.type']).toBe('RangeError');
+    expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    const exceptions = span.events.filter((event) => event.name === 'exception');
+    expect(exceptions.map((event) => event.attributes?.['exception.message'])).toEqual(['exploded mid-response']);
+  });
+
+  it('records a connection the client closed before any response as error.type connection_closed, without a status code', async () => {
+    hangingRequests = deferred();
+    const socket = connect(server.port, '127.0.0.1');
+    socket.write('GET /hang HTTP/1.1\r\nHost: x\r\nx-tenant: acme\r\nx-user: u1\r\n\r\n');
+    await hangingRequests.promise;
+    socket.destroy();
+    const span = await waitFor(() => serverSpans().find((s) => s.attributes['url.path'] === '/hang'), 'SERVER span of the abandoned request');
+    expect(span.attributes['error.type']).toBe('connection_closed');
+    expect(span.attributes['http.response.status_code']).toBeUndefined();
+    expect(span.status.code).toBe(SpanStatusCode.ERROR);
   });
 
   it.each([

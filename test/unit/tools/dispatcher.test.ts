@@ -3,7 +3,7 @@ import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { withRequestContext } from 'isotrace';
 import { createToolSystem, Tool, type ToolDispatcher, type ToolType } from 'isotrace/tools';
 import { Echo, onlySpan, parentIdOf, requestSpanOf, toolSpans } from './tool-test-helpers.ts';
-import { useTestTracing } from '../../helpers/tracing.ts';
+import { useTestTracing } from 'isotrace/testing';
 
 const kit = useTestTracing();
 

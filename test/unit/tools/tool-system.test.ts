@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { getRequestContext, RequestContextMissingError, withRequestContext, type RequestContext, type SharedState } from 'isotrace';
-import { expectNoCrossRequestLeakage } from 'isotrace/testing';
+import { expectNoCrossRequestLeakage, useTestTracing } from 'isotrace/testing';
 import { createToolSystem, Tool, ToolDefinitionError, UnknownToolError, type ToolClass, type ToolType } from 'isotrace/tools';
 import { createRandom, delay, testSeed } from '../../helpers/random.ts';
 import { Echo, onlySpan } from './tool-test-helpers.ts';
-import { useTestTracing } from '../../helpers/tracing.ts';
 
 const kit = useTestTracing();
 

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { defaultTextMapGetter, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { defaultTextMapGetter, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BAGGAGE, CORRELATION_ID_PATTERN } from '../../context/internal/keys.js';
-import { runRequest } from '../../context/internal/request-scope.js';
+import { recordError, runRequest } from '../../context/internal/request-scope.js';
 import { reportOnce } from '../../tracing/internal/report.js';
 import type { HttpHandler, HttpRequestContextOptions, Identity } from '../types.js';
+import { serverSpanAttributes, watchRoute } from './server-attributes.js';
 
 const traceContext = new W3CTraceContextPropagator();
 const baggagePropagator = new W3CBaggagePropagator();
@@ -17,6 +18,13 @@ const baggagePropagator = new W3CBaggagePropagator();
  *
  * - The span continues a valid inbound `traceparent`/`tracestate` (invalid ones
  *   are ignored, as W3C Trace Context says) and ends when the response is done.
+ * - It follows the HTTP semantic conventions: `url.path` (the full path, also
+ *   under an Express mount point), `url.scheme`, `server.address`/`server.port`,
+ *   `http.response.status_code`; `http.route` and the name `GET /items/:id`
+ *   when an Express-style router dispatched the request to a route; for a
+ *   handler that throws, the exception, its `error.type` and status ERROR (the
+ *   client gets a 500, or a cut connection once headers were sent); for any
+ *   other 5xx, `error.type` is the status code.
  * - Identity comes only from `identify(req)`; inbound baggage is kept only when
  *   `trustInbound(req)` is true. A correlation id from `x-correlation-id` or
  *   baggage is used when it is valid (1–128 of `A-Za-z0-9_.:@-`), else replaced.
@@ -79,9 +87,9 @@ async function serve<Req extends IncomingMessage, Res extends ServerResponse>(
         res.setHeader('x-request-id', ctx.requestId);
         res.setHeader('x-correlation-id', ctx.correlationId);
         if (span) res.setHeader('traceresponse', traceResponse(span.spanContext()));
-        return untilResponded(req, res, () => (handler ? handler(req, res, next ?? failOn(res)) : next?.()), next);
+        return untilResponded(req, res, () => (handler ? handler(req, res, next ?? failOn(res)) : next?.()), next, options.name === undefined);
       },
-      { kind: SpanKind.SERVER, attributes: requestAttributes(req) },
+      { kind: SpanKind.SERVER, attributes: serverSpanAttributes(req, trusted) },
       parent,
     );
   } catch (error) {
@@ -94,18 +102,23 @@ async function serve<Req extends IncomingMessage, Res extends ServerResponse>(
   }
 }
 
-/** Runs the handler and settles when the response is finished or the connection closed. */
-function untilResponded(req: IncomingMessage, res: ServerResponse, run: () => unknown, next: ((error?: unknown) => void) | undefined): Promise<void> {
+/**
+ * Runs the handler and settles when the response is finished or the connection
+ * closed, never earlier: the span's status code and route are only known then.
+ * A handler's error is recorded here and answered (Express: passed to next()),
+ * so the request span is never failed twice.
+ */
+function untilResponded(req: IncomingMessage, res: ServerResponse, run: () => unknown, next: ((error?: unknown) => void) | undefined, nameByRoute: boolean): Promise<void> {
   const span = trace.getActiveSpan();
-  return new Promise<void>((resolve, reject) => {
+  const route = watchRoute(req);
+  let threw = false;
+  return new Promise<void>((resolve) => {
     let settled = false;
     // 'close' follows 'finish' on every answered request: record the outcome once.
     const done = (): void => {
       if (settled) return;
       settled = true;
-      span?.setAttribute('http.response.status_code', res.statusCode);
-      if (res.statusCode >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
-      if (!res.writableFinished && req.destroyed) span?.setAttribute('error.type', 'connection_closed');
+      if (span) recordOutcome(span, req, res, { threw, route: route(), nameByRoute });
       resolve();
     };
     res.once('finish', done);
@@ -113,15 +126,38 @@ function untilResponded(req: IncomingMessage, res: ServerResponse, run: () => un
     Promise.resolve()
       .then(run)
       .catch((error: unknown) => {
+        threw = true;
+        if (span) recordError(span, error);
         if (next) next(error);
         else if (!res.headersSent) {
           res.statusCode = 500;
           res.setHeader('content-type', 'application/json');
           res.end(JSON.stringify({ error: 'internal error' }));
         } else res.destroy();
-        reject(error);
+      })
+      .finally(() => {
+        // A connection closed before the handler ran has already emitted 'close'.
+        if (res.destroyed) done();
       });
   });
+}
+
+/** The response's side of the SERVER span, per the HTTP semantic conventions. */
+function recordOutcome(span: Span, req: IncomingMessage, res: ServerResponse, outcome: { threw: boolean; route: string | undefined; nameByRoute: boolean }): void {
+  // No status line went out on a connection closed before headers: a status code here would be made up.
+  if (res.headersSent) span.setAttribute('http.response.status_code', res.statusCode);
+  if (outcome.route !== undefined) {
+    span.setAttribute('http.route', outcome.route);
+    if (outcome.nameByRoute) span.updateName(`${req.method ?? 'HTTP'} ${outcome.route}`);
+  }
+  if (outcome.threw) return; // the exception's type, message and ERROR status are already on the span
+  if (res.headersSent && res.statusCode >= 500) {
+    span.setAttribute('error.type', String(res.statusCode));
+    span.setStatus({ code: SpanStatusCode.ERROR });
+  } else if (!res.writableFinished) {
+    span.setAttribute('error.type', 'connection_closed');
+    span.setStatus({ code: SpanStatusCode.ERROR, message: 'the connection closed before the response was complete' });
+  }
 }
 
 function isTrusted<Req extends IncomingMessage>(options: HttpRequestContextOptions<Req, never>, req: Req): boolean {
@@ -161,21 +197,6 @@ function unidentified<Req extends IncomingMessage, Res extends ServerResponse>(o
 function spanName<Req extends IncomingMessage>(options: HttpRequestContextOptions<Req, never>, req: Req): string {
   if (typeof options.name === 'function') return options.name(req);
   return options.name ?? req.method ?? 'HTTP';
-}
-
-function requestAttributes(req: IncomingMessage): Record<string, string | number> {
-  const attributes: Record<string, string | number> = { 'http.request.method': req.method ?? 'GET', 'url.path': pathOf(req.url) };
-  const agent = req.headers['user-agent'];
-  if (agent) attributes['user_agent.original'] = agent.slice(0, 256);
-  if (req.socket?.remoteAddress) attributes['network.peer.address'] = req.socket.remoteAddress;
-  return attributes;
-}
-
-/** The path of a request target in origin form (`/x?q`) or absolute form (`http://host/x`). */
-function pathOf(target: string | undefined): string {
-  if (!target) return '/';
-  if (!target.startsWith('/') && URL.canParse(target)) return new URL(target).pathname;
-  return target.split('?')[0] ?? '/';
 }
 
 /** W3C Trace Context Level 2 `traceresponse`: version-traceid-spanid-flags of the server span. */

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { context, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { context, SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { AUDIT } from '../../audit/internal/attributes.js';
 import { auditToolBoundary } from '../../audit/internal/runtime-audit.js';
+import type { RuntimeCheck } from '../../audit/types.js';
 import { ATTR } from '../../context/internal/keys.js';
 import type { RequestContextImpl } from '../../context/internal/request-context.js';
 import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
@@ -10,6 +11,7 @@ import { reportOnce } from '../../tracing/internal/report.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
 import type { RedactInfo } from '../../tracing/types.js';
 import type { ExecuteOptions, ToolDispatcher } from '../types.js';
+import { traceStream, type StreamScope } from './streaming.js';
 import { infoOf, type Tool } from './tool.js';
 
 /** Longest recorded arguments or result; longer ones are cut and marked. */
@@ -39,22 +41,58 @@ export class Dispatcher implements ToolDispatcher {
     const { tracer } = getRuntime('dispatcher.execute()');
     const tool = this.#tools.get(name);
     const span = tracer.startSpan(`execute_tool ${name}`, { kind: SpanKind.INTERNAL, attributes: this.#attributes(name, tool, options.callId) });
-    return context.with(trace.setSpan(context.active(), span), async () => {
+    const toolContext = trace.setSpan(context.active(), span);
+    return context.with(toolContext, async () => {
+      let streaming = false;
       try {
         if (!tool) throw new UnknownToolError(name, this.registryId, [...this.#tools.keys()]);
         const failedAtStart = auditToolBoundary(this.#owner, span);
         if (this.#recording.recordToolArguments) this.#record(span, 'gen_ai.tool.call.arguments', args, { toolName: name, kind: 'arguments' });
-        const result = (await tool.run(args)) as R;
+        const result = await tool.run(args);
+        const stream = traceStream(result, this.#streamScope(toolContext, span, failedAtStart));
+        if (stream !== undefined) {
+          // The call goes on while the caller consumes the stream: the span ends with the consumption.
+          streaming = true;
+          return stream as R;
+        }
         auditToolBoundary(this.#owner, span, failedAtStart);
         if (this.#recording.recordToolArguments) this.#record(span, 'gen_ai.tool.call.result', result, { toolName: name, kind: 'result' });
-        return result;
+        return result as R;
       } catch (error) {
         recordError(span, error);
         throw error;
       } finally {
-        span.end();
+        if (!streaming) span.end();
       }
     });
+  }
+
+  /**
+   * The end of a streamed call: `isotrace.stream.outcome` and `.items`, the error of a failed
+   * stream, and the end-of-call audits in the consumer's context (a stream handed to another
+   * request is a leak). Values are not recorded as the result: that would hold the whole stream.
+   */
+  #streamScope(toolContext: Context, span: Span, failedAtStart: ReadonlySet<RuntimeCheck>): StreamScope {
+    let ended = false;
+    return {
+      context: toolContext,
+      span,
+      end: (outcome, itemCount, error) => {
+        if (ended) return;
+        ended = true;
+        try {
+          span.setAttribute('isotrace.stream.outcome', outcome);
+          span.setAttribute('isotrace.stream.items', itemCount);
+          if (outcome === 'failed') recordError(span, error);
+          auditToolBoundary(this.#owner, span, failedAtStart);
+        } catch (violation) {
+          recordError(span, violation);
+          throw violation;
+        } finally {
+          span.end();
+        }
+      },
+    };
   }
 
   /**
