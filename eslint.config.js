@@ -1,5 +1,7 @@
 // Lint rules that keep async code honest: no promise left floating, type-only imports marked.
 import tseslint from 'typescript-eslint';
+// isotrace's own rule, from the built package (`npm run build` first; `npm test` does).
+import isotrace from 'isotrace/eslint';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.cache/', 'coverage/'] },
@@ -13,4 +15,6 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // The examples are what users copy: no request data in module-level state (docs/eslint.md).
+  { files: ['examples/**/*.ts'], ...isotrace.configs.recommended },
 );
