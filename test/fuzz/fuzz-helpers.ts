@@ -6,9 +6,9 @@
  * fast-check prints the seed (and the shrunk counterexample) of a failing
  * property; FUZZ_SEED=<seed> (or ISOTRACE_TEST_SEED) replays it.
  */
+import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
 import fc from 'fast-check';
-import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import type { Identity } from 'isotrace/http';
 
 /** The seed of this run: FUZZ_SEED or ISOTRACE_TEST_SEED when set, else a fresh one (printed). */
@@ -91,16 +91,27 @@ export function trustMeshPeer(req: IncomingMessage): boolean {
 }
 
 /**
- * The headers an outbound call to `url` would carry: the process's real
- * propagator, injected from inside a CLIENT span as the HTTP instrumentation
- * does (no network round trip).
+ * The headers an outbound fetch to `url` would carry, without a network round
+ * trip: the request undici would dispatch is published on its diagnostics
+ * channel, so the real undici instrumentation opens the CLIENT span, runs
+ * isotrace's destination hook and injects through `addHeader`.
  */
 export function downstreamHeaders(url: string): Record<string, string> {
-  const span = trace.getTracer('fuzz').startSpan('GET', { kind: SpanKind.CLIENT, attributes: { 'url.full': url } });
-  const carrier: Record<string, string> = {};
-  propagation.inject(trace.setSpan(context.active(), span), carrier);
-  span.end();
-  return carrier;
+  const { origin, pathname, search } = new URL(url);
+  const headers: Record<string, string> = {};
+  const request = {
+    origin,
+    path: pathname + search,
+    method: 'GET',
+    headers: [] as string[],
+    addHeader(key: string, value: string) {
+      headers[key] = value;
+      return request;
+    },
+  };
+  diagnosticsChannel('undici:request:create').publish({ request });
+  diagnosticsChannel('undici:request:trailers').publish({ request, trailers: [] });
+  return headers;
 }
 
 /** The entries of a baggage header isotrace wrote (well-formed), percent-decoded. */

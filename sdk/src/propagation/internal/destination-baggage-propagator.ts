@@ -1,28 +1,77 @@
-import { propagation, SpanKind, trace, type Context, type Span, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
+import { ClientRequest, type RequestOptions } from 'node:http';
+import { propagation, trace, type Context, type Span, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BAGGAGE } from '../../context/internal/keys.js';
-import type { PropagationTarget } from '../../tracing/types.js';
+import { reportOnce } from '../../tracing/internal/report.js';
+import { nodeHttpDestination, undiciDestination, type UndiciRequestLike } from './outbound-destination.js';
+import type { PropagationPolicy } from './propagation-policy.js';
+
+/** What the HTTP instrumentation hands its hooks, as far as deciding on baggage needs. */
+export interface HttpHooks {
+  startOutgoingSpanHook(options: RequestOptions): Record<string, never>;
+  requestHook(span: Span, request: unknown): void;
+}
+
+/** What the undici instrumentation hands its hook. */
+export interface UndiciHooks {
+  requestHook(span: Span, request: UndiciRequestLike): void;
+}
+
+/** A node:http request's options, held from its inject until its requestHook sees the ClientRequest Node made of them. */
+interface PendingHttpRequest {
+  options: RequestOptions;
+  context: Context;
+}
+
+const clientRequestSetter: TextMapSetter<ClientRequest> = {
+  set: (request, key, value) => void request.setHeader(key, value),
+};
 
 /**
- * W3C baggage that only travels to allowed destinations. The HTTP and undici
- * instrumentations inject from inside their CLIENT span, whose `url.full` /
- * `server.address` say where the request goes; baggage is written only when
- * that destination matches `propagateTo`. Anything else (an unknown or
- * unsampled destination, a caller without a client span) gets no baggage:
- * failing closed is the point. traceparent is not affected.
+ * W3C baggage that only travels to allowed destinations, decided per request
+ * on where the request really goes (see outbound-destination.ts) and only
+ * through isotrace's own HTTP and undici instrumentation hooks:
+ *
+ * - undici (fetch): requestHook records the dispatched request's destination
+ *   for its CLIENT span; the inject that follows for that span (once) writes
+ *   baggage when the destination is allowed. Each redirect hop is a new
+ *   dispatched request and is decided again.
+ * - node:http: inject runs before Node builds the request, so it writes no
+ *   baggage; it links the request options (its carrier is their `headers`)
+ *   to the CLIENT span, and requestHook, given the real ClientRequest, sets
+ *   the header when what Node connects to is allowed.
+ *
+ * Every other inject — a hand-written `propagation.inject()`, another
+ * library's instrumentation — gets no baggage: failing closed is the point.
+ * traceparent is not affected.
  */
 export class DestinationBaggagePropagator implements TextMapPropagator {
   readonly #inner = new W3CBaggagePropagator();
-  readonly #targets: readonly PropagationTarget[];
+  readonly #policy: PropagationPolicy;
+  /** undici: a CLIENT span's destination, from its requestHook to the one inject that follows. */
+  readonly #undiciDestinations = new WeakMap<Span, URL | undefined>();
+  /** node:http: the options startOutgoingSpanHook saw, until the inject of the same request claims them (same synchronous call). */
+  #optionsAwaitingInject: RequestOptions | undefined;
+  readonly #httpRequests = new WeakMap<Span, PendingHttpRequest>();
 
-  constructor(targets: readonly PropagationTarget[]) {
-    this.#targets = targets;
+  constructor(policy: PropagationPolicy) {
+    this.#policy = policy;
   }
 
   inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
-    if (this.#targets.length === 0) return;
-    const destination = destinationOf(trace.getSpan(ctx));
-    if (destination && this.#targets.some((target) => matches(target, destination))) this.#inner.inject(identityFirst(ctx), carrier, setter);
+    if (!this.#policy.allowsAny) return;
+    const span = trace.getSpan(ctx);
+    const options = this.#optionsAwaitingInject;
+    this.#optionsAwaitingInject = undefined;
+    if (!span) return;
+    if (this.#undiciDestinations.has(span)) {
+      const destination = this.#undiciDestinations.get(span);
+      this.#undiciDestinations.delete(span);
+      if (destination && this.#policy.allows(destination)) this.#inner.inject(identityFirst(ctx), carrier, setter);
+      return;
+    }
+    // The instrumentation injects into a fresh `options.headers`: only that carrier proves the options are this request's.
+    if (options && options.headers === carrier) this.#httpRequests.set(span, { options, context: ctx });
   }
 
   extract(ctx: Context, carrier: unknown, getter: TextMapGetter): Context {
@@ -32,11 +81,51 @@ export class DestinationBaggagePropagator implements TextMapPropagator {
   fields(): string[] {
     return this.#inner.fields();
   }
+
+  /** Hooks for UndiciInstrumentation: requestHook runs before its inject. */
+  undiciHooks(): UndiciHooks {
+    return {
+      requestHook: (span, request) => {
+        if (this.#policy.allowsAny) this.#undiciDestinations.set(span, undiciDestination(request));
+      },
+    };
+  }
+
+  /** Hooks for HttpInstrumentation: startOutgoingSpanHook runs before inject, requestHook after Node made the request. */
+  httpHooks(): HttpHooks {
+    return {
+      startOutgoingSpanHook: (options) => {
+        if (this.#policy.allowsAny) this.#optionsAwaitingInject = options;
+        return {};
+      },
+      requestHook: (span, request) => {
+        if (request instanceof ClientRequest) this.#decideNodeHttp(span, request);
+      },
+    };
+  }
+
+  #decideNodeHttp(span: Span, request: ClientRequest): void {
+    const pending = this.#httpRequests.get(span);
+    if (!pending) return;
+    this.#httpRequests.delete(span);
+    const destination = nodeHttpDestination(request, pending.options);
+    if (!destination || !this.#policy.allows(destination)) return;
+    if (request.headersSent) {
+      // An `Expect` header or raw header array makes Node write the head at once: too late to add baggage.
+      reportOnce('baggage-headers-sent', `no baggage sent to ${destination.origin}: the request headers were already written when the request was created.`);
+      return;
+    }
+    try {
+      this.#inner.inject(identityFirst(pending.context), request, clientRequestSetter);
+    } catch (error) {
+      reportOnce('baggage-set-failed', `no baggage sent to ${destination.origin}: setting the header failed.`, error);
+    }
+  }
 }
 
 /** The process-wide propagator: traceparent/tracestate everywhere, baggage per destination. */
-export function outboundPropagator(targets: readonly PropagationTarget[]): TextMapPropagator {
-  return new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new DestinationBaggagePropagator(targets)] });
+export function outboundPropagator(baggage: DestinationBaggagePropagator): TextMapPropagator {
+  return new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), baggage] });
 }
 
 /** Both W3C propagators, unfiltered: for isotrace's own in-process hops (worker threads, child processes). */
@@ -59,42 +148,4 @@ function identityFirst(ctx: Context): Context {
   let ordered = propagation.createBaggage(Object.fromEntries(entries.filter(isIdentity)));
   for (const [key, entry] of entries) if (!IDENTITY_KEYS.has(key)) ordered = ordered.setEntry(key, entry);
   return propagation.setBaggage(ctx, ordered);
-}
-
-/** Where a CLIENT span's request goes, from its semantic-convention attributes. */
-function destinationOf(span: Span | undefined): URL | undefined {
-  const recorded = span as (Span & { kind?: SpanKind; attributes?: Record<string, unknown> }) | undefined;
-  if (!recorded?.attributes || recorded.kind !== SpanKind.CLIENT) return undefined;
-  const { attributes } = recorded;
-  const full = attributes['url.full'];
-  if (typeof full === 'string' && URL.canParse(full)) return new URL(full);
-  const host = attributes['server.address'];
-  if (typeof host !== 'string') return undefined;
-  const port = attributes['server.port'];
-  const candidate = `http://${host.includes(':') ? `[${host}]` : host}${port === undefined ? '' : `:${String(port)}`}/`;
-  return URL.canParse(candidate) ? new URL(candidate) : undefined;
-}
-
-/** A host (`api.internal`, `api.internal:8443`), a URL prefix, a RegExp over the URL, or a predicate. */
-export function matches(target: PropagationTarget, url: URL): boolean {
-  if (typeof target === 'function') {
-    try {
-      return target(url) === true;
-    } catch {
-      return false;
-    }
-  }
-  // search(), not test(): a /g or /y RegExp's lastIndex would make test() alternate between calls.
-  if (target instanceof RegExp) return url.href.search(target) !== -1;
-  if (target.includes('://')) return matchesPrefix(target, url);
-  // Hosts compare case-insensitively; a bare IPv6 target (`::1`) matches `[::1]`.
-  const wanted = target.toLowerCase();
-  return wanted === url.host || wanted === url.hostname || wanted === url.hostname.replace(/^\[(.*)\]$/, '$1');
-}
-
-/** A URL prefix never reaches past its own origin: `http://api:1234` must not match `http://api:12345/` or `http://api.evil/`. */
-function matchesPrefix(prefix: string, url: URL): boolean {
-  if (!URL.canParse(prefix)) return false;
-  const base = new URL(prefix);
-  return url.origin === base.origin && url.href.startsWith(base.href);
 }
