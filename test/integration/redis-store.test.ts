@@ -1,7 +1,8 @@
 /**
  * RedisStore against a real redis-server of this file: atomic updates across
- * two processes, and what callers see when Redis goes down, hangs and comes
- * back. No timing assertions: a call must settle (vitest's test timeout is the
+ * two processes, what callers see when Redis goes down, hangs and comes
+ * back, when other writers win every race, and keys() among millions of
+ * other tenants' keys. No timing assertions: a call must settle (vitest's test timeout is the
  * bound for "does not hang"), and it must settle with the right error.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -10,8 +11,9 @@ import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { SpanStatusCode } from '@opentelemetry/api';
-import { getSharedState, SharedStateUnavailableError, withRequestContext, type SharedState } from 'isotrace';
-import { RedisStore } from 'isotrace/shared-state';
+import { createClient } from 'redis';
+import { getSharedState, SharedStateConflictError, SharedStateUnavailableError, withRequestContext, type SharedState } from 'isotrace';
+import { RedisStore, type RedisStoreClient } from 'isotrace/shared-state';
 import { setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { closedPort } from '../helpers/net.js';
@@ -237,6 +239,110 @@ describe('RedisStore options', () => {
   });
 });
 
+describe('RedisStore under write contention', () => {
+  it('rejects an update that loses every race with SharedStateConflictError, not "unavailable", and writes nothing', async () => {
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    // Another writer changes the key right before each of the store's compare-and-set scripts runs.
+    const interfering = new WriteBeforeEachScript(raw, ':contested');
+    const contended = new RedisStore({ client: interfering, keyPrefix, commandTimeoutMs: 60_000 });
+    const scope = { tenantId: `tenant-${randomUUID()}`, userId: 'u' };
+    try {
+      let runs = 0;
+      const error = await contended.update(scope, 'contested', (current) => (runs++, JSON.stringify(`mine after ${current}`))).then(
+        () => undefined,
+        (rejection: unknown) => rejection,
+      );
+      expect(error).toBeInstanceOf(SharedStateConflictError);
+      expect(error).not.toBeInstanceOf(SharedStateUnavailableError);
+      expect((error as Error).message).toMatch(/kept changing under concurrent writers/);
+      expect(runs).toBeGreaterThan(1);
+      // Nothing of ours was written: the key holds the other writer's last value.
+      expect(await contended.get(scope, 'contested')).toBe(JSON.stringify(`other writer ${interfering.writes}`));
+      // Redis is fine: a key nobody else writes updates at once.
+      expect(await contended.update(scope, 'quiet', () => '1')).toBe('1');
+    } finally {
+      await contended.close();
+      await raw.close();
+    }
+  });
+});
+
+describe('RedisStore keys() at scale', () => {
+  it('lists exactly one tenant’s keys while another tenant has 3,000,000 keys in the same Redis', async () => {
+    const crowded = await startRedis();
+    const raw = createClient({ url: crowded.url });
+    const bigStore = new RedisStore({ url: crowded.url, keyPrefix });
+    try {
+      await raw.connect();
+      await fillWithValueKeys(raw, `${keyPrefix}:other-tenant:u:k`, 3_000_000);
+      expect(Number(await raw.sendCommand(['DBSIZE']))).toBeGreaterThanOrEqual(3_000_000);
+
+      const scope = { tenantId: `tenant-${randomUUID()}`, userId: 'u' };
+      await bigStore.set(scope, 'a', '1');
+      await bigStore.set(scope, 'b', '2', 600_000);
+      await bigStore.update(scope, 'c', () => '3');
+      // Default commandTimeoutMs (2 s): a keys() that walked the whole keyspace would not make it.
+      expect((await bigStore.keys(scope)).sort()).toEqual(['a', 'b', 'c']);
+      expect(await bigStore.keys({ tenantId: `tenant-${randomUUID()}`, userId: 'u' })).toEqual([]);
+    } finally {
+      await bigStore.close();
+      if (raw.isOpen) await raw.close();
+      await crowded.stop();
+    }
+    // Writing 3,000,000 keys takes a while on a busy machine; keys() itself has its 2 s deadline.
+  }, 240_000);
+});
+
+describe('RedisStore key index housekeeping', () => {
+  it('leaves nothing of a scope in Redis once all its keys have expired', async () => {
+    const tenantId = `tenant-${randomUUID()}`;
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      const left = async (): Promise<string[]> => (await raw.sendCommand(['KEYS', `${keyPrefix}:${tenantId}:*`])) as string[];
+      await asUser(tenantId, 'u', async (state) => {
+        await state.set('a', 1, { ttlMs: 1000 });
+        await state.update<number>('b', (n) => (n ?? 0) + 1, { ttlMs: 1500 });
+      });
+      // The values and their index are there (on a machine slow enough to let 1 s pass, this fails rather than testing nothing).
+      expect((await left()).length).toBe(3);
+      await pollUntilOk(async () => {
+        const keys = await left();
+        if (keys.length > 0) throw new Error(`still in Redis: ${keys.join(', ')}`);
+      });
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('keeps the key index of a scope that keeps writing new expiring keys bounded, without any keys() call', async () => {
+    const tenantId = `tenant-${randomUUID()}`;
+    const rounds = 20;
+    const perRound = 50;
+    await asUser(tenantId, 'u', async (state) => {
+      await state.set('profile', { kept: true });
+      for (let round = 0; round < rounds; round++) {
+        for (let i = 0; i < perRound; i++) await state.set(`cache-${round}-${i}`, i, { ttlMs: 5 });
+        await pollUntilOk(async () => {
+          if ((await state.get(`cache-${round}-${perRound - 1}`)) !== undefined) throw new Error('not expired yet');
+        });
+      }
+    });
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      const indexed = Number(await raw.sendCommand(['SCARD', `${keyPrefix}:${tenantId}:u:#keys`]));
+      // 1,001 keys were written, at most 51 were ever live at once; without pruning all 1,001 would stay listed.
+      expect(indexed).toBeGreaterThanOrEqual(1);
+      expect(indexed).toBeLessThan(400);
+    } finally {
+      await raw.close();
+    }
+    expect(await asUser(tenantId, 'u', (state) => state.keys())).toEqual(['profile']);
+  });
+});
+
 /** Calls `call` until it resolves; fails after a generous bound instead of hanging (no timing assertion). */
 async function pollUntilOk(call: () => Promise<unknown>): Promise<void> {
   const deadline = Date.now() + POLL_BOUND_MS;
@@ -308,4 +414,68 @@ function startFixture(env: Record<string, string>): Fixture {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+/** Writes `count` string keys `<prefix><n>` quickly: MSETs of 1,000 keys, 50 in flight. */
+async function fillWithValueKeys(client: RedisStoreClient, prefix: string, count: number): Promise<void> {
+  const inFlight: Promise<unknown>[] = [];
+  for (let start = 0; start < count; start += 1000) {
+    const args = ['MSET'];
+    for (let n = start; n < Math.min(start + 1000, count); n++) args.push(`${prefix}${n}`, '1');
+    inFlight.push(client.sendCommand(args));
+    if (inFlight.length >= 50) await Promise.all(inFlight.splice(0));
+  }
+  await Promise.all(inFlight);
+}
+
+/**
+ * A node-redis client for RedisStore that, before each script whose first key
+ * ends with `suffix`, writes that key itself: another process winning every
+ * race, deterministically, on the real server.
+ */
+class WriteBeforeEachScript implements RedisStoreClient {
+  writes = 0;
+  readonly #inner: RedisStoreClient;
+  readonly #suffix: string;
+
+  constructor(inner: RedisStoreClient, suffix: string) {
+    this.#inner = inner;
+    this.#suffix = suffix;
+  }
+
+  get isOpen(): boolean {
+    return this.#inner.isOpen;
+  }
+
+  get isReady(): boolean {
+    return this.#inner.isReady;
+  }
+
+  connect(): Promise<unknown> {
+    return this.#inner.connect();
+  }
+
+  async sendCommand(args: readonly string[], options?: { abortSignal?: AbortSignal }): Promise<unknown> {
+    const firstKey = args[3];
+    if ((args[0] === 'EVALSHA' || args[0] === 'EVAL') && firstKey?.endsWith(this.#suffix)) {
+      await this.#inner.sendCommand(['SET', firstKey, JSON.stringify(`other writer ${++this.writes}`)]);
+    }
+    return this.#inner.sendCommand(args, options);
+  }
+
+  on(event: 'error' | 'ready', listener: (error?: unknown) => void): unknown {
+    return this.#inner.on(event, listener);
+  }
+
+  off(event: 'error' | 'ready', listener: (error?: unknown) => void): unknown {
+    return this.#inner.off(event, listener);
+  }
+
+  close(): Promise<unknown> {
+    return this.#inner.close();
+  }
+
+  destroy(): void {
+    this.#inner.destroy();
+  }
 }

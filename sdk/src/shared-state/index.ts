@@ -4,4 +4,4 @@ export type { MemoryStoreOptions } from './internal/memory-store.js';
 export { RedisStore } from './internal/redis-store.js';
 export type { RedisStoreClient, RedisStoreOptions } from './internal/redis-store.js';
 export type { JsonValue, SetOptions, SharedState, SharedStateScope, SharedStateStore } from './types.js';
-export { SharedStateUnavailableError, SharedStateValueError } from '../errors/errors.js';
+export { SharedStateConflictError, SharedStateUnavailableError, SharedStateValueError } from '../errors/errors.js';

@@ -9,7 +9,7 @@ export interface SharedStateScope {
 
 /** Options of a write. */
 export interface SetOptions {
-  /** Time to live in milliseconds; the key disappears after it. */
+  /** Time to live in milliseconds (positive, at most Number.MAX_SAFE_INTEGER); the key disappears after it. */
   ttlMs?: number;
 }
 
@@ -22,12 +22,24 @@ export interface SharedState {
   readonly scope: SharedStateScope;
   /** The value under `key`, or undefined. Returns a copy: mutate it and `set` it back. */
   get<T extends JsonValue = JsonValue>(key: string): Promise<T | undefined>;
-  /** Stores a JSON value; rejects with SharedStateValueError for anything else. */
+  /**
+   * Stores a JSON value. The value is read once (getters run once) and what
+   * was read is what is stored; it rejects with SharedStateValueError, naming
+   * the path, for anything that is not plain JSON data or that JSON would
+   * store differently (functions, `toJSON` methods, class instances, BigInt,
+   * NaN, holes in arrays, more than 1,000 levels of nesting, …), and for a
+   * `ttlMs` that is not a positive number of ms up to Number.MAX_SAFE_INTEGER.
+   * (`-0` is stored as `0`, as JSON does.)
+   */
   set(key: string, value: JsonValue, options?: SetOptions): Promise<void>;
   /**
    * Atomically replaces the value with `fn(current)`. `fn` must be synchronous
    * and may run more than once on stores that retry (keep it pure).
-   * Resolves to the stored value.
+   * Resolves to the stored value. Its result is checked like `set`'s value.
+   * Rejects with SharedStateConflictError, writing nothing, when other writers
+   * (other processes on RedisStore, worker threads) kept changing the key
+   * through every retry; with SharedStateUnavailableError only when the store
+   * cannot be reached.
    */
   update<T extends JsonValue = JsonValue>(key: string, fn: (current: T | undefined) => T, options?: SetOptions): Promise<T>;
   /** Removes `key`; resolves true when it existed. */
@@ -40,7 +52,9 @@ export interface SharedState {
  * Where SharedState lives. Implementations receive validated keys and values
  * already serialized as JSON text, and must keep scopes apart whatever the
  * key string contains. Errors of an unreachable backend are
- * SharedStateUnavailableError.
+ * SharedStateUnavailableError; an `update` that keeps losing to concurrent
+ * writers rejects with SharedStateConflictError. `keys` costs what the scope
+ * holds, never what the whole store holds.
  */
 export interface SharedStateStore {
   get(scope: SharedStateScope, key: string): Promise<string | undefined>;

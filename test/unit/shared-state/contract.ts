@@ -8,7 +8,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { getSharedState, withRequestContext, type JsonValue, type SharedState } from 'isotrace';
+import { getSharedState, SharedStateValueError, withRequestContext, type JsonValue, type SharedState } from 'isotrace';
 import type { SharedStateStore } from 'isotrace/shared-state';
 import { setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { createRandom, delay, testSeed } from '../../helpers/random.js';
@@ -250,6 +250,109 @@ export function sharedStateContract(name: string, makeStore: () => SharedStateSt
       expect(await asUser(tenant, 'u', (state) => state.get('count'))).toBe(1000);
       // Atomic: every update saw a different value, so each result appears once.
       expect(sorted(results.map(String))).toEqual(sorted(Array.from({ length: 1000 }, (_, i) => String(i + 1))));
+    });
+
+    it('reads a value once and stores what it read: a getter that changes between reads cannot slip anything past the check', async () => {
+      await asUser(uniqueTenant(), 'u', async (state) => {
+        // Valid on the first read; a function (dropped by JSON) or a BigInt (a TypeError in JSON.stringify) after.
+        for (const later of [() => 'sneaky', 10n]) {
+          let reads = 0;
+          const value = {
+            get n(): unknown {
+              reads++;
+              return reads === 1 ? 1 : later;
+            },
+          };
+          await state.set('flip', value as unknown as JsonValue);
+          expect(await state.get('flip')).toEqual({ n: 1 });
+          expect(reads).toBe(1);
+
+          reads = 0;
+          expect(await state.update('flip-update', () => value as unknown as JsonValue)).toEqual({ n: 1 });
+          expect(await state.get('flip-update')).toEqual({ n: 1 });
+          expect(reads).toBe(1);
+        }
+      });
+    });
+
+    it('rejects values JSON would store differently (toJSON, BigInt, holes, named array properties, symbol keys) with SharedStateValueError naming the path, and stores nothing', async () => {
+      class Items extends Array<number> {}
+      const cases: [string, unknown, string][] = [
+        ['an array whose toJSON returns undefined', Object.assign([1], { toJSON: () => undefined }), "'v.toJSON'"],
+        ['an array whose toJSON returns a BigInt', Object.assign([1], { toJSON: () => 10n }), "'v.toJSON'"],
+        ['an object whose toJSON returns undefined', { a: 1, toJSON: () => undefined }, "'v.toJSON'"],
+        ['a nested object with toJSON', { inner: { toJSON: () => 'replaced' } }, "'v.inner.toJSON'"],
+        ['a top-level BigInt', 10n, "'v'"],
+        ['a BigInt in an array', [1, 2n], "'v[1]'"],
+        ['a hole in an array', [1, , 3], "'v[1]'"],
+        ['a named property of an array', Object.assign([1], { note: 'dropped by JSON' }), "'v.note'"],
+        ['a symbol-keyed property', { a: 1, [Symbol('hidden')]: 2 }, "'v[Symbol(hidden)]'"],
+        ['an Array subclass instance', Items.from([1, 2]), "'v'"],
+      ];
+      await asUser(uniqueTenant(), 'u', async (state) => {
+        for (const [what, value, path] of cases) {
+          const set = state.set('v', value as JsonValue);
+          await expect(set, what).rejects.toBeInstanceOf(SharedStateValueError);
+          await expect(set, what).rejects.toThrow(path);
+          await expect(state.update('v', () => value as JsonValue), what).rejects.toBeInstanceOf(SharedStateValueError);
+          expect(await state.get('v'), what).toBeUndefined();
+        }
+        expect(await state.keys()).toEqual([]);
+      });
+    });
+
+    it('keeps plain data that only looks special: a __proto__ key, a non-function toJSON, 1,000 levels of nesting', async () => {
+      let deep: JsonValue = 'bottom';
+      for (let level = 1; level < 1000; level++) deep = [deep];
+      let tooDeep: JsonValue = deep;
+      for (let level = 0; level < 10; level++) tooDeep = [tooDeep];
+      await asUser(uniqueTenant(), 'u', async (state) => {
+        const withProto = JSON.parse('{"__proto__":{"admin":true},"toJSON":1}') as JsonValue;
+        await state.set('proto', withProto);
+        const read = (await state.get<Record<string, JsonValue>>('proto'))!;
+        expect(Object.getOwnPropertyNames(read).sort()).toEqual(['__proto__', 'toJSON']);
+        expect(Object.getPrototypeOf(read)).toBe(Object.prototype);
+        expect(({} as Record<string, unknown>).admin).toBeUndefined();
+
+        await state.set('deep', deep);
+        expect(await state.get('deep')).toEqual(deep);
+        await expect(state.set('too-deep', tooDeep)).rejects.toBeInstanceOf(SharedStateValueError);
+      });
+    });
+
+    it('rejects a ttlMs the store cannot hold with SharedStateValueError naming ttlMs (never "unavailable"), and accepts the largest one', async () => {
+      await asUser(uniqueTenant(), 'u', async (state) => {
+        for (const ttlMs of [1e300, 2 ** 63, Number.MAX_SAFE_INTEGER + 2, Number.MAX_VALUE, -1, 0, Number.NaN]) {
+          const set = state.set('k', 1, { ttlMs });
+          await expect(set, `set ttlMs ${ttlMs}`).rejects.toBeInstanceOf(SharedStateValueError);
+          await expect(set, `set ttlMs ${ttlMs}`).rejects.toThrow(/ttlMs/);
+          const update = state.update('k', () => 1, { ttlMs });
+          await expect(update, `update ttlMs ${ttlMs}`).rejects.toBeInstanceOf(SharedStateValueError);
+          await expect(update, `update ttlMs ${ttlMs}`).rejects.toThrow(/ttlMs/);
+        }
+        expect(await state.get('k')).toBeUndefined();
+        await state.set('max', 'kept', { ttlMs: Number.MAX_SAFE_INTEGER });
+        expect(await state.update<string>('max', (value) => `${value} again`, { ttlMs: Number.MAX_SAFE_INTEGER })).toBe('kept again');
+        expect(await state.get('max')).toBe('kept again');
+        expect(await state.keys()).toEqual(['max']);
+      });
+    });
+
+    it('keys() stays exact as keys expire and come back, and after update and delete', async () => {
+      await asUser(uniqueTenant(), 'u', async (state) => {
+        await state.set('comes-back', 1, { ttlMs: 30 });
+        await state.set('stays', 1);
+        await eventually(async () => !(await state.keys()).includes('comes-back'), 'the expired key to leave keys()');
+        await state.set('comes-back', 2);
+        await state.update<number>('created-by-update', (current) => (current ?? 0) + 1);
+        expect(sorted(await state.keys())).toEqual(['comes-back', 'created-by-update', 'stays']);
+        await state.delete('stays');
+        await state.delete('never-existed');
+        expect(sorted(await state.keys())).toEqual(['comes-back', 'created-by-update']);
+        await state.update<number>('comes-back', (current) => (current ?? 0) + 1, { ttlMs: 30 });
+        await eventually(async () => (await state.keys()).length === 1, 'the key updated with a TTL to leave keys()');
+        expect(await state.keys()).toEqual(['created-by-update']);
+      });
     });
   });
 }

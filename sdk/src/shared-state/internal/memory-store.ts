@@ -1,4 +1,5 @@
 import type { SharedStateScope, SharedStateStore } from '../types.js';
+import { checkTtlMs } from './ttl.js';
 
 interface Entry {
   json: string;
@@ -14,7 +15,7 @@ export interface MemoryStoreOptions {
 /**
  * The embedded SharedState store: process memory, nested maps per tenant and
  * user, so no key string can reach another scope. Updates are atomic because
- * they run synchronously on the owning thread.
+ * they run synchronously on the owning thread, so they never conflict.
  */
 export class MemoryStore implements SharedStateStore {
   readonly #tenants = new Map<string, Map<string, Map<string, Entry>>>();
@@ -64,6 +65,7 @@ export class MemoryStore implements SharedStateStore {
   }
 
   #write(scope: SharedStateScope, key: string, json: string, ttlMs: number | undefined, keepExpiry: number | undefined): void {
+    checkTtlMs(ttlMs);
     const expiresAt = ttlMs === undefined ? (keepExpiry ?? Infinity) : Date.now() + ttlMs;
     if (expiresAt !== Infinity) this.#startSweeper();
     this.#entries(scope, true).set(key, { json, expiresAt });

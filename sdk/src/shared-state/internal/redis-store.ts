@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
-import { SharedStateUnavailableError } from '../../errors/errors.js';
+import { IsotraceError, SharedStateConflictError, SharedStateUnavailableError } from '../../errors/errors.js';
 import type { SharedStateScope, SharedStateStore, WorkerStoreRecipe } from '../types.js';
+import { COMPARE_AND_SET, DELETE_AND_UNINDEX, LIVE_MEMBERS, SET_AND_INDEX, type RedisScript } from './redis-scripts.js';
+import { checkTtlMs } from './ttl.js';
 
 /**
  * The part of a node-redis client (`createClient()` from `redis`) that
@@ -49,27 +50,10 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const MAX_UPDATE_ATTEMPTS = 50;
 const MAX_RECONNECT_DELAY_MS = 1000;
-const SCAN_COUNT = '1000';
-
-// Compare-and-set: writes ARGV[3] only when the key still holds what the
-// caller read (ARGV[1] = '1' and ARGV[2], or ARGV[1] = '0' for absent).
-// ARGV[4] is a PX TTL, or '' to keep the key's current TTL (KEEPTTL).
-// Returns {1} on success, else {0, current} (or {0} when absent) to retry with.
-const COMPARE_AND_SET = `
-local current = redis.call('GET', KEYS[1])
-local expected = ARGV[1] == '1' and ARGV[2] or false
-if current == expected then
-  if ARGV[4] == '' then
-    redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
-  else
-    redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
-  end
-  return {1}
-end
-if current == false then return {0} end
-return {0, current}
-`;
-const COMPARE_AND_SET_SHA = createHash('sha1').update(COMPARE_AND_SET).digest('hex');
+// Index members read per round trip of keys().
+const SSCAN_COUNT = '1000';
+// Marks the index key of a scope; '#' never occurs in an encoded key, so no value key can equal it.
+const INDEX_SUFFIX = '#keys';
 
 /**
  * A SharedState store in Redis, shared by every process that points at the
@@ -78,11 +62,16 @@ const COMPARE_AND_SET_SHA = createHash('sha1').update(COMPARE_AND_SET).digest('h
  *
  * Each value is one Redis string at `<keyPrefix>:<tenant>:<user>:<key>`,
  * every component escaped so that it contains no `:` and no glob character:
- * no tenant id, user id or key can name another scope's key. `update` is an
- * optimistic compare-and-set (a Lua script) retried on conflict, so it is
- * atomic across processes; in one process updates of a key queue behind each
- * other instead of competing. TTLs are Redis `PX` expiries; `update` keeps
- * the current TTL unless it is given a new one.
+ * no tenant id, user id or key can name another scope's key. Each scope also
+ * has an index, a Redis set at `<keyPrefix>:<tenant>:<user>:#keys` that the
+ * write scripts keep in step, so `keys()` costs what the scope holds however
+ * many keys other tenants have (it lists the keys RedisStore wrote; keys put
+ * into Redis some other way are not listed). `update` is an optimistic
+ * compare-and-set (a Lua script) retried on conflict, so it is atomic across
+ * processes; in one process updates of a key queue behind each other instead
+ * of competing. TTLs are Redis `PX` expiries; `update` keeps the current TTL
+ * unless it is given a new one. Needs Redis 6.0 or newer, not in cluster mode
+ * (a value and its scope's index are written by one script).
  *
  * Every call settles within `commandTimeoutMs`: when Redis is down,
  * unreachable or hangs it rejects with SharedStateUnavailableError (the
@@ -155,46 +144,61 @@ export class RedisStore implements SharedStateStore {
 
   /** The JSON text under `key` in `scope`, or undefined. Rejects with SharedStateUnavailableError. */
   async get(scope: SharedStateScope, key: string): Promise<string | undefined> {
-    return this.#run('get', async (signal) => textOrUndefined(await this.#send(['GET', this.#redisKey(scope, key)], signal)));
+    return this.#run('get', async (signal) => textOrUndefined(await this.#send(['GET', this.#target(scope, key).redisKey], signal)));
   }
 
-  /** Stores `json` under `key`, with a TTL when `ttlMs` is given (else none). Rejects with SharedStateUnavailableError. */
+  /**
+   * Stores `json` under `key`, with a TTL when `ttlMs` is given (else none).
+   * Rejects with SharedStateValueError for a `ttlMs` Redis cannot hold, and
+   * with SharedStateUnavailableError.
+   */
   async set(scope: SharedStateScope, key: string, json: string, ttlMs?: number): Promise<void> {
-    const args = ['SET', this.#redisKey(scope, key), json, ...(ttlMs === undefined ? [] : ['PX', pxOf(ttlMs)])];
-    await this.#run('set', (signal) => this.#send(args, signal));
+    const px = pxOf(checkTtlMs(ttlMs));
+    const target = this.#target(scope, key);
+    await this.#run('set', (signal) => this.#eval(SET_AND_INDEX, [target.redisKey, target.indexKey], [json, px, target.member, target.scopePrefix], signal));
   }
 
   /**
    * Atomically replaces the value under `key` with `fn(current)`; keeps the
    * key's TTL unless `ttlMs` is given. `fn` may run more than once (after a
    * concurrent write by another process); its errors reject the call as they
-   * are. Rejects with SharedStateUnavailableError when Redis is unavailable or
-   * the key kept changing for MAX_UPDATE_ATTEMPTS attempts.
+   * are. Rejects with SharedStateConflictError (nothing written) when the
+   * key kept changing under other processes' writes for MAX_UPDATE_ATTEMPTS
+   * attempts, SharedStateValueError for a `ttlMs` Redis cannot hold, and
+   * SharedStateUnavailableError when Redis is unavailable.
    */
   async update(scope: SharedStateScope, key: string, fn: (current: string | undefined) => string, ttlMs?: number): Promise<string> {
-    const redisKey = this.#redisKey(scope, key);
-    const px = ttlMs === undefined ? '' : pxOf(ttlMs);
-    return this.#run('update', (signal) => new Promise<string>((resolve, reject) => this.#enqueueUpdate(redisKey, { fn, px, signal, resolve, reject })));
+    const px = pxOf(checkTtlMs(ttlMs));
+    const target = this.#target(scope, key);
+    return this.#run('update', (signal) => new Promise<string>((resolve, reject) => this.#enqueueUpdate(target, { fn, px, signal, resolve, reject })));
   }
 
   /** Removes `key`; resolves true when it existed. Rejects with SharedStateUnavailableError. */
   async delete(scope: SharedStateScope, key: string): Promise<boolean> {
-    return this.#run('delete', async (signal) => Number(await this.#send(['DEL', this.#redisKey(scope, key)], signal)) > 0);
+    const target = this.#target(scope, key);
+    return this.#run('delete', async (signal) => Number(await this.#eval(DELETE_AND_UNINDEX, [target.redisKey, target.indexKey], [target.member], signal)) > 0);
   }
 
-  /** The live keys of `scope` (and only of it), decoded. Rejects with SharedStateUnavailableError. */
+  /**
+   * The live keys of `scope` (and only of it), decoded, read from the scope's
+   * index: a round trip per 1,000 keys of the scope, whatever else Redis
+   * holds. Drops index entries whose value expired. Rejects with
+   * SharedStateUnavailableError.
+   */
   async keys(scope: SharedStateScope): Promise<string[]> {
     const scopePrefix = this.#scopePrefix(scope);
-    const match = `${escapeGlob(scopePrefix)}*`;
+    const indexKey = scopePrefix + INDEX_SUFFIX;
     return this.#run('keys', async (signal) => {
       const found = new Set<string>();
       let cursor = '0';
       do {
-        const reply = await this.#send(['SCAN', cursor, 'MATCH', match, 'COUNT', SCAN_COUNT], signal);
-        const [next, batch] = reply as [unknown, unknown[]];
+        const [next, batch] = (await this.#send(['SSCAN', indexKey, cursor, 'COUNT', SSCAN_COUNT], signal)) as [unknown, unknown[]];
         cursor = text(next);
-        for (const redisKey of batch) {
-          const key = decodeComponent(text(redisKey).slice(scopePrefix.length));
+        const members = batch.map(text);
+        if (members.length === 0) continue;
+        const live = (await this.#eval(LIVE_MEMBERS, [indexKey, ...members.map((member) => scopePrefix + member)], members, signal)) as unknown[];
+        for (const member of live) {
+          const key = decodeComponent(text(member));
           if (key !== undefined) found.add(key);
         }
       } while (cursor !== '0');
@@ -253,7 +257,8 @@ export class RedisStore implements SharedStateStore {
       return await Promise.race([this.#whenConnected().then(() => body(controller.signal)), deadline]);
     } catch (error) {
       if (error instanceof UpdateFunctionError) throw error.error;
-      if (error instanceof SharedStateUnavailableError) throw error;
+      // Ours already say what happened (unavailable, conflict): only Redis and connection errors are mapped.
+      if (error instanceof IsotraceError) throw error;
       throw this.#unavailable(operation, error);
     } finally {
       clearTimeout(timer);
@@ -289,14 +294,16 @@ export class RedisStore implements SharedStateStore {
    * as if they had run one after another. Competing only with other
    * processes, 1,000 concurrent updates take a few round trips, not 2,000.
    */
-  #enqueueUpdate(redisKey: string, update: PendingUpdate): void {
+  #enqueueUpdate(target: Target, update: PendingUpdate): void {
+    const { redisKey } = target;
     const queue = this.#pendingUpdates.get(redisKey);
     if (queue) queue.push(update);
     else this.#pendingUpdates.set(redisKey, [update]);
-    if (!this.#updating.has(redisKey)) void this.#drainUpdates(redisKey);
+    if (!this.#updating.has(redisKey)) void this.#drainUpdates(target);
   }
 
-  async #drainUpdates(redisKey: string): Promise<void> {
+  async #drainUpdates(target: Target): Promise<void> {
+    const { redisKey } = target;
     this.#updating.add(redisKey);
     try {
       for (;;) {
@@ -305,7 +312,7 @@ export class RedisStore implements SharedStateStore {
         this.#pendingUpdates.delete(redisKey);
         if (batch.length === 0) return;
         try {
-          await this.#compareAndSetLoop(redisKey, batch);
+          await this.#compareAndSetLoop(target, batch);
         } catch (error) {
           for (const update of batch) update.reject(error);
         }
@@ -316,9 +323,10 @@ export class RedisStore implements SharedStateStore {
   }
 
   /** Settles every update of `batch` that it writes or whose function throws; throws for the rest. */
-  async #compareAndSetLoop(redisKey: string, batch: PendingUpdate[]): Promise<void> {
+  async #compareAndSetLoop(target: Target, batch: PendingUpdate[]): Promise<void> {
     // The last call has the latest deadline: the batch's commands run until then.
     const signal = batch.at(-1)!.signal;
+    const { redisKey, indexKey, member, scopePrefix } = target;
     let current = textOrUndefined(await this.#send(['GET', redisKey], signal));
     let live = batch;
     for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
@@ -326,7 +334,7 @@ export class RedisStore implements SharedStateStore {
       if (run.applied.length === 0) return;
       live = run.applied.map(({ update }) => update);
       const expected = current === undefined ? ['0', ''] : ['1', current];
-      const reply = (await this.#evalCompareAndSet(redisKey, [...expected, run.value, run.px], signal)) as unknown[];
+      const reply = (await this.#eval(COMPARE_AND_SET, [redisKey, indexKey], [...expected, run.value, run.px, member, scopePrefix], signal)) as unknown[];
       if (Number(reply[0]) === 1) {
         for (const { update, value } of run.applied) update.resolve(value);
         return;
@@ -335,17 +343,20 @@ export class RedisStore implements SharedStateStore {
       // Another process wrote in between: back off a little so the writers spread out.
       await backoff(attempt, signal);
     }
-    throw new SharedStateUnavailableError(
-      `SharedState update gave up after ${MAX_UPDATE_ATTEMPTS} attempts: the key kept changing under concurrent writers from other processes; nothing was written.`,
+    throw new SharedStateConflictError(
+      `SharedState update gave up after ${MAX_UPDATE_ATTEMPTS} attempts: the key kept changing under concurrent writers from other processes; nothing was written. ` +
+        'Retry later, or spread the writes over more keys.',
     );
   }
 
-  async #evalCompareAndSet(redisKey: string, args: string[], signal: AbortSignal): Promise<unknown> {
+  /** Runs `script` by its SHA, sending its source once when the server does not have it (yet, or after a restart). */
+  async #eval(script: RedisScript, keys: readonly string[], args: readonly string[], signal: AbortSignal): Promise<unknown> {
+    const tail = [String(keys.length), ...keys, ...args];
     try {
-      return await this.#send(['EVALSHA', COMPARE_AND_SET_SHA, '1', redisKey, ...args], signal);
+      return await this.#send(['EVALSHA', script.sha, ...tail], signal);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return this.#send(['EVAL', COMPARE_AND_SET, '1', redisKey, ...args], signal);
+      return this.#send(['EVAL', script.source, ...tail], signal);
     }
   }
 
@@ -362,9 +373,20 @@ export class RedisStore implements SharedStateStore {
     return `${this.#keyPrefix}:${encodeComponent(scope.tenantId)}:${encodeComponent(scope.userId)}:`;
   }
 
-  #redisKey(scope: SharedStateScope, key: string): string {
-    return this.#scopePrefix(scope) + encodeComponent(key);
+  #target(scope: SharedStateScope, key: string): Target {
+    const scopePrefix = this.#scopePrefix(scope);
+    const member = encodeComponent(key);
+    return { redisKey: scopePrefix + member, indexKey: scopePrefix + INDEX_SUFFIX, member, scopePrefix };
   }
+}
+
+/** The Redis keys of one SharedState key: its value, its scope's index, and its entry in that index. */
+interface Target {
+  readonly redisKey: string;
+  readonly indexKey: string;
+  /** The encoded key: redisKey is scopePrefix + member. */
+  readonly member: string;
+  readonly scopePrefix: string;
 }
 
 /** An update() call waiting for its key's batch. */
@@ -492,13 +514,9 @@ export function decodeComponent(encoded: string): string | undefined {
   return encodeComponent(decoded) === encoded ? decoded : undefined;
 }
 
-/** Escapes the glob characters of Redis MATCH patterns, so `literal` matches only itself. */
-function escapeGlob(literal: string): string {
-  return literal.replace(/[*?[\]\\]/g, '\\$&');
-}
-
-function pxOf(ttlMs: number): string {
-  return String(Math.max(1, Math.ceil(ttlMs)));
+/** PX of a checked TTL (whole ms, rounded up), or '' for none. */
+function pxOf(ttlMs: number | undefined): string {
+  return ttlMs === undefined ? '' : String(Math.max(1, Math.ceil(ttlMs)));
 }
 
 function text(reply: unknown): string {

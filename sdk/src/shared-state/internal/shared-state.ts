@@ -2,6 +2,7 @@ import { trace } from '@opentelemetry/api';
 import { SharedStateUnavailableError, SharedStateValueError } from '../../errors/errors.js';
 import type { JsonValue, SetOptions, SharedState, SharedStateScope, SharedStateStore } from '../types.js';
 import { assertKey, fromJson, toJson } from './json.js';
+import { checkTtlMs } from './ttl.js';
 
 /** Called before every access; the run-time audit hooks in here. */
 export type SharedStateAccessHook = (scope: SharedStateScope, operation: string) => void;
@@ -79,8 +80,5 @@ async function recorded<T>(operation: string, call: Promise<T>): Promise<T> {
 }
 
 function ttlOf(options: SetOptions | undefined): number | undefined {
-  const ttlMs = options?.ttlMs;
-  if (ttlMs === undefined) return undefined;
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new SharedStateValueError(`SharedState ttlMs must be a positive number of milliseconds; got ${String(ttlMs)}.`);
-  return ttlMs;
+  return checkTtlMs(options?.ttlMs);
 }

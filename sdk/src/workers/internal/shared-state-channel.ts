@@ -1,5 +1,5 @@
 import { BroadcastChannel, threadId } from 'node:worker_threads';
-import { SharedStateUnavailableError } from '../../errors/errors.js';
+import { SharedStateConflictError, SharedStateUnavailableError, SharedStateValueError } from '../../errors/errors.js';
 import { reportOnce } from '../../tracing/internal/report.js';
 import type { SharedStateScope, SharedStateStore } from '../../shared-state/types.js';
 
@@ -122,7 +122,7 @@ export class ChannelStore implements SharedStateStore {
       if (!reply.conflict) throw replyError(reply);
       current = reply.conflict.current ?? undefined;
     }
-    throw new SharedStateUnavailableError(`SharedState.update('${key}') from a worker thread lost ${MAX_UPDATE_ATTEMPTS} races in a row; giving up.`);
+    throw new SharedStateConflictError(`SharedState.update('${key}') from a worker thread lost ${MAX_UPDATE_ATTEMPTS} races in a row to other writers; nothing was written.`);
   }
 
   async delete(scope: SharedStateScope, key: string): Promise<boolean> {
@@ -164,7 +164,15 @@ export class ChannelStore implements SharedStateStore {
   }
 }
 
+// The caller's errors cross as what they are: a bad value or a lost race is not an outage.
+const CALLER_ERRORS = new Map<string, new (message: string) => Error>([
+  ['SharedStateValueError', SharedStateValueError],
+  ['SharedStateConflictError', SharedStateConflictError],
+]);
+
 function replyError(reply: StoreReply): Error {
+  const CallerError = reply.error ? CALLER_ERRORS.get(reply.error.name) : undefined;
+  if (CallerError) return new CallerError(reply.error!.message);
   const cause = reply.error ? `${reply.error.name}: ${reply.error.message}` : 'unknown error';
   return new SharedStateUnavailableError(`SharedState request failed in the thread that owns the store (${cause}).`);
 }
