@@ -12,7 +12,9 @@ import { getRuntime } from '../../tracing/internal/runtime.js';
 import type { RedactInfo } from '../../tracing/types.js';
 import type { ExecuteOptions, ToolDispatcher } from '../types.js';
 import { traceStream, type StreamScope } from './streaming.js';
-import { infoOf, type Tool } from './tool.js';
+import type { Tool } from './tool.js';
+import { ToolCallImpl } from './tool-call.js';
+import { infoOf } from './tool-info.js';
 
 /** Longest recorded arguments or result; longer ones are cut and marked. */
 const MAX_RECORDED_LENGTH = 8192;
@@ -38,9 +40,10 @@ export class Dispatcher implements ToolDispatcher {
   }
 
   async execute<R = unknown>(name: string, args?: unknown, options: ExecuteOptions = {}): Promise<R> {
+    const { callId = `call_${randomUUID()}`, signal } = checkedOptions(options);
     const { tracer } = getRuntime('dispatcher.execute()');
     const tool = this.#tools.get(name);
-    const span = tracer.startSpan(`execute_tool ${name}`, { kind: SpanKind.INTERNAL, attributes: this.#attributes(name, tool, options.callId) });
+    const span = tracer.startSpan(`execute_tool ${name}`, { kind: SpanKind.INTERNAL, attributes: this.#attributes(name, tool, callId) });
     const toolContext = trace.setSpan(context.active(), span);
     return context.with(toolContext, async () => {
       let streaming = false;
@@ -48,7 +51,9 @@ export class Dispatcher implements ToolDispatcher {
         if (!tool) throw new UnknownToolError(name, this.registryId, [...this.#tools.keys()]);
         const failedAtStart = auditToolBoundary(this.#owner, span);
         if (this.#recording.recordToolArguments) this.#record(span, 'gen_ai.tool.call.arguments', args, { toolName: name, kind: 'arguments' });
-        const result = await tool.run(args);
+        // Audited and recorded first: an aborted call is still a call of this request.
+        signal?.throwIfAborted();
+        const result = await tool.run(args, new ToolCallImpl(callId, this.#owner, signal));
         const stream = traceStream(result, this.#streamScope(toolContext, span, failedAtStart));
         if (stream !== undefined) {
           // The call goes on while the caller consumes the stream: the span ends with the consumption.
@@ -101,10 +106,10 @@ export class Dispatcher implements ToolDispatcher {
    * the RequestAttributesProcessor stamps that same identity: each attribute given at start is
    * validated twice by the SDK, one stamped once, and attributes are most of a span's cost.
    */
-  #attributes(name: string, tool: Tool | undefined, callId: string | undefined): Attributes {
+  #attributes(name: string, tool: Tool | undefined, callId: string): Attributes {
     // Everything but the call id is the same for every call of a tool: copy it and fill the id in its place.
     const attributes = { ...(this.#templates.get(name) ?? this.#template(name, tool)) };
-    attributes['gen_ai.tool.call.id'] = callId ?? `call_${randomUUID()}`;
+    attributes['gen_ai.tool.call.id'] = callId;
     const owner = this.#owner;
     if (requestContextOf(context.active()) !== owner) {
       attributes[ATTR.requestId] = owner.requestId;
@@ -148,6 +153,15 @@ export class Dispatcher implements ToolDispatcher {
     }
     span.setAttribute(attribute, truncate(toText(shown)));
   }
+}
+
+/** The caller's options, checked: a wrong type is a bug in the caller, so the call rejects before any span. */
+function checkedOptions(options: ExecuteOptions): ExecuteOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('dispatcher.execute(name, args, options): options must be an object { callId?, signal? }.');
+  const { callId, signal } = options;
+  if (callId !== undefined && typeof callId !== 'string') throw new TypeError('dispatcher.execute(): options.callId must be a string (the model’s tool call id).');
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('dispatcher.execute(): options.signal must be an AbortSignal.');
+  return options;
 }
 
 function toText(value: unknown): string {

@@ -1,21 +1,29 @@
-import { context, createContextKey } from '@opentelemetry/api';
 import { auditOwner } from '../../audit/internal/runtime-audit.js';
 import type { RequestContextImpl } from '../../context/internal/request-context.js';
 import { tryGetRequestContext } from '../../context/internal/request-scope.js';
 import type { RequestContext } from '../../context/types.js';
 import { RequestContextMissingError } from '../../errors/errors.js';
 import type { SharedState } from '../../shared-state/types.js';
-import type { ToolClass, ToolInfo, ToolType } from '../types.js';
+import type { ToolCall, ToolType } from '../types.js';
 
-/** Set while createToolSystem() constructs tools, so each instance learns its owning request. */
-export const OWNER_KEY = createContextKey('isotrace.tool_owner');
+/** Set by Tool's static block: the only way in to an instance's private owner. */
+let bindOwner: (tool: Tool, owner: RequestContextImpl) => boolean;
 
 /**
  * Base class of a tool. Subclass it, name it with `static toolName`, and
- * implement `run`. Instances are created per request by createToolSystem();
- * inside `run`, `this.context` is the owning request and `this.sharedState`
- * the active request's SharedState (the seeds' `self._shared_state`), both
- * audited against the owner.
+ * implement `run(args, call)`. Instances are created per request by
+ * createToolSystem(), which binds its own request to each one right after
+ * construction: inside `run`, `this.context` is that owning request and
+ * `this.sharedState` the active request's SharedState (the seeds'
+ * `self._shared_state`), both audited against the owner; `call` holds the
+ * call id and the AbortSignal (see ToolCall).
+ *
+ * A tool may take constructor arguments: give createToolSystem() a factory,
+ * `() => new Search('products')`, instead of the class. The owner is bound
+ * after the constructor returns, so read `this.context` in `run`, not in the
+ * constructor or a field initializer. An instance constructed by hand (never
+ * given to a tool system) has no owner: reading `this.context` or
+ * `this.sharedState` throws RequestContextMissingError, even inside a request.
  *
  * ```ts
  * class Search extends Tool<{ q: string }, string[]> {
@@ -30,37 +38,54 @@ export abstract class Tool<Args = unknown, Result = unknown> {
   static description = '';
   static type: ToolType = 'function';
 
-  readonly #owner: RequestContextImpl | undefined = context.active().getValue(OWNER_KEY) as RequestContextImpl | undefined;
+  #owner: RequestContextImpl | undefined;
+
+  static {
+    bindOwner = (tool, owner) => {
+      if (tool.#owner) return false;
+      tool.#owner = owner;
+      return true;
+    };
+  }
 
   /** Runs the tool; called by the dispatcher inside its span. */
-  abstract run(args: Args): Result | Promise<Result>;
+  abstract run(args: Args, call: ToolCall): Result | Promise<Result>;
 
   /**
    * The request this instance belongs to. Throws RequestContextMissingError
-   * for an instance made outside createToolSystem(); using it from another
-   * request records a `context-owner` violation.
+   * for an instance no tool system owns; using it from another request
+   * records a `context-owner` violation.
    */
   protected get context(): RequestContext {
-    if (!this.#owner) throw new RequestContextMissingError(`${this.constructor.name}.context (create tools with createToolSystem())`);
-    auditOwner(this.#owner);
-    return this.#owner;
+    const owner = this.#ownerOrThrow('context');
+    auditOwner(owner);
+    return owner;
   }
 
   /**
-   * The active request's SharedState. Throws RequestContextMissingError when
-   * no request is bound; records a `context-owner` violation when the active
-   * request is not this instance's owner.
+   * The active request's SharedState. Throws RequestContextMissingError for an
+   * instance no tool system owns, or when no request is bound; records a
+   * `context-owner` violation when the active request is not this instance's owner.
    */
   protected get sharedState(): SharedState {
+    const owner = this.#ownerOrThrow('sharedState');
     const active = tryGetRequestContext();
     if (!active) throw new RequestContextMissingError(`${this.constructor.name}.sharedState`);
-    if (this.#owner) auditOwner(this.#owner);
+    auditOwner(owner);
     return active.sharedState;
+  }
+
+  // Fails closed: an unowned instance must not fall back to whatever request happens to be active.
+  #ownerOrThrow(field: string): RequestContextImpl {
+    if (this.#owner) return this.#owner;
+    throw new RequestContextMissingError(
+      `${this.constructor.name}.${field} (this tool instance belongs to no tool system: create tools through createToolSystem(), ` +
+        `e.g. createToolSystem([${this.constructor.name}]) or createToolSystem([() => new ${this.constructor.name}(…)]), and read ${field} in run(), not in the constructor)`,
+    );
   }
 }
 
-/** What a tool instance's class says about it. */
-export function infoOf(tool: Tool): ToolInfo {
-  const ToolClass = tool.constructor as ToolClass;
-  return { name: ToolClass.toolName, description: ToolClass.description ?? '', type: ToolClass.type ?? 'function' };
+/** Makes `owner` the request of a fresh tool instance; false when the instance already has one. */
+export function bindToolOwner(tool: Tool, owner: RequestContextImpl): boolean {
+  return bindOwner(tool, owner);
 }
