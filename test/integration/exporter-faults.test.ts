@@ -9,12 +9,18 @@
  * One isotrace runs at a time: each test starts its own and shuts it down.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
 import { startTracing, withRequestContext, type Tracing } from 'isotrace';
 import { createToolSystem, Tool } from 'isotrace/tools';
 import { exposeGc, heapAfterGc as heapAfterCollections, settles } from '../helpers/guards.ts';
 import { closedPort } from '../helpers/net.ts';
 import { startOtlpSink, type OtlpSink } from '../helpers/otlp-sink.ts';
+import { stopChild } from '../helpers/process.ts';
 
 /**
  * Below the OTLP exporter's first retry backoff (>= 800 ms), so every export is
@@ -259,5 +265,66 @@ describe('exporter faults: requests succeed, flushes resolve, memory is bounded,
     expect(exported).toBe(0);
     expect(ended).toBe(4000);
     expect(lossReports()[0]).toContain('4000 of 4000 spans were not exported');
+  });
+});
+
+const EXPORT_AT_SHUTDOWN = fileURLToPath(new URL('../fixtures/faults/export-at-shutdown.ts', import.meta.url));
+/** How long the child may take to exit by itself before the test kills it and fails (its flushTimeoutMs is 1 s). */
+const EXIT_GUARD_MS = 20_000;
+
+/**
+ * A collector on 127.0.0.1 that accepts every POST, answers 200 and then
+ * sends the body one byte every 500 ms, for ever: each byte resets the
+ * client's idle timeout, so only closing the socket ends the export.
+ */
+async function startTricklingCollector(): Promise<{ url: string; paths: string[]; close(): Promise<void> }> {
+  const paths: string[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const server = createServer((req, res) => {
+    paths.push(req.url ?? '');
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.flushHeaders();
+    const timer = setInterval(() => res.write(' '), 500);
+    timers.add(timer);
+    res.once('close', () => {
+      clearInterval(timer);
+      timers.delete(timer);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    paths,
+    close: async () => {
+      for (const timer of timers) clearInterval(timer);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('a collector that trickles its answer', () => {
+  it('cannot keep the process alive after shutdown() resolved: the export sockets are closed and their spans count as failed, not dropped', async () => {
+    const collector = await startTricklingCollector();
+    const child = spawn(process.execPath, [EXPORT_AT_SHUTDOWN, collector.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+    const guard = setTimeout(() => void stopChild(child, 1000), EXIT_GUARD_MS);
+    try {
+      const [code, signal] = await exited;
+      expect(signal, `the process did not exit by itself within ${EXIT_GUARD_MS} ms of starting; it printed: ${stdout}${stderr}`).toBeNull();
+      expect(code, stderr).toBe(0);
+    } finally {
+      clearTimeout(guard);
+      await collector.close();
+    }
+    // The span really was in an export the collector was trickling when shutdown() gave up on it.
+    expect(collector.paths).toContain('/v1/traces');
+    expect(JSON.parse(stdout.trim())).toEqual({ ended: 1, exported: 0, failed: 1, dropped: 0 });
   });
 });

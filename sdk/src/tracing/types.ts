@@ -3,9 +3,25 @@ import type { Sampler, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { SharedStateStore } from '../shared-state/types.js';
 
 /**
- * An outbound destination allowed to receive isotrace baggage: a host
- * (`api.internal` or `api.internal:8443`), a URL prefix (`https://api.internal/v1/`),
- * a RegExp tested against the full URL, or a predicate.
+ * An outbound destination allowed to receive isotrace baggage:
+ *
+ * - a host: `api.internal` (any port), `api.internal:8443`, `[::1]:9000`;
+ * - a host pattern: `*.internal` (any port) or `*.internal:8443` matches any
+ *   host under the domain on a label boundary (`a.internal`, `x.a.internal`),
+ *   never `internal` itself nor `evilinternal`; no other wildcard exists;
+ * - a URL prefix: `https://api.internal/v1` matches that scheme, host and port
+ *   with the path `/v1` or under it on a segment boundary (`/v1/x`, not `/v10`);
+ * - a RegExp tested against the destination's full URL, or a predicate given it.
+ *
+ * The destination is where each request really goes — the origin fetch/undici
+ * dispatches to, the host and port node:http connects to (`hostname` over
+ * `host`; a `Host` header changes nothing) — decided again for every redirect
+ * hop. When isotrace cannot tell, no baggage is sent: requests over a unix
+ * socket (`socketPath`), through a `createConnection` option or an agent that
+ * makes its own connections, with a path that is not origin-form
+ * (`@host/x`), a hand-written `propagation.inject()`, and calls from worker
+ * threads. startTracing() rejects any other wildcard, a host with a path or
+ * user info, and a URL prefix with a query, with a TypeError.
  */
 export type PropagationTarget = string | RegExp | ((url: URL) => boolean);
 
@@ -21,9 +37,18 @@ export interface TracingOptions {
   serviceName: string;
   /** Where spans go: OTLP/HTTP (default), the console, nowhere, or your own exporter. */
   exporter?: 'otlp' | 'console' | 'none' | SpanExporter;
-  /** OTLP/HTTP base URL (e.g. http://collector:4318); default from OTEL_EXPORTER_OTLP_* variables, else http://localhost:4318. */
+  /**
+   * OTLP/HTTP base URL (e.g. http://collector:4318), or its traces URL
+   * (http://collector:4318/v1/traces): spans go to `<base>/v1/traces`, metrics
+   * to `<base>/v1/metrics`. Default from OTEL_EXPORTER_OTLP_* variables, else http://localhost:4318.
+   */
   endpoint?: string;
-  /** Outbound targets that may receive baggage; default none (they still get traceparent). */
+  /**
+   * Outbound targets that may receive baggage (see PropagationTarget); default
+   * none (they still get traceparent). Worker threads get the same policy
+   * (a predicate cannot cross threads: with one, workers allow no target), and
+   * since isotrace does not instrument HTTP there, worker tasks send no baggage.
+   */
   propagateTo?: PropagationTarget | readonly PropagationTarget[];
   /** Run-time audits record violations on spans (default) or also throw IsolationViolationError. */
   audit?: 'record' | 'throw';
@@ -67,6 +92,22 @@ export interface Tracing {
   stats(): ExportStats;
   /** Exports what is queued; resolves within flushTimeoutMs even when the collector is down. */
   forceFlush(): Promise<void>;
-  /** Flushes, stops exporting and unregisters isotrace; runs once, resolves within flushTimeoutMs. */
+  /**
+   * Flushes, stops exporting and unregisters isotrace's OpenTelemetry globals;
+   * runs once and resolves within flushTimeoutMs, even when the collector hangs
+   * or trickles its answer (its sockets are then closed and those spans count
+   * as failed). It never breaks a request: one in flight keeps its context,
+   * SharedState and tools, and its spans that end later are dropped (counted
+   * in stats()); requests arriving afterwards are served the same way, with no
+   * telemetry. Stop accepting requests and drain them first to export them all.
+   * startTracing() may be called again afterwards.
+   *
+   * ```ts
+   * process.once('SIGTERM', async () => {
+   *   await new Promise((resolve) => server.close(resolve)); // drain: in-flight requests finish, traced
+   *   await tracing.shutdown();
+   * });
+   * ```
+   */
   shutdown(): Promise<void>;
 }

@@ -1,10 +1,14 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { fileURLToPath } from 'node:url';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import {
+  getRequestContext,
   startTracing,
   TracingAlreadyStartedError,
   TracingNotStartedError,
@@ -14,6 +18,8 @@ import {
 } from 'isotrace';
 import { MemoryStore } from 'isotrace/shared-state';
 import { closedPort } from '../../helpers/net.js';
+import { listen } from '../../helpers/http.js';
+import { startOtlpSink } from '../../helpers/otlp-sink.js';
 
 // Every test starts its own isotrace; whatever a test leaves running is stopped here.
 const running: Tracing[] = [];
@@ -81,6 +87,20 @@ describe('startTracing options', () => {
     await expect(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => undefined)).rejects.toThrow(TracingNotStartedError);
   });
 
+  it('rejects an unknown option with a TypeError naming it and the option it resembles', async () => {
+    const outcome = startTracing({ serviceName: 's', exporter: 'none', propagate_to: ['api.internal'] } as unknown as TracingOptions);
+    void outcome.then((started) => running.push(started), () => {}); // stopped after the test, should it start
+    await expect(outcome).rejects.toThrow(TypeError);
+    await expect(outcome).rejects.toThrow("unknown option 'propagate_to' (did you mean 'propagateTo'?)");
+    await expect(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => undefined)).rejects.toThrow(TracingNotStartedError);
+  });
+
+  it('names every unknown option, suggesting only what is close', async () => {
+    const outcome = startTracing({ serviceName: 's', exporter: 'none', flushTimeout: 10, colour: 'blue' } as unknown as TracingOptions);
+    void outcome.then((started) => running.push(started), () => {});
+    await expect(outcome).rejects.toThrow(/unknown options 'flushTimeout' \(did you mean 'flushTimeoutMs'\?\), 'colour'\. Known options: serviceName, /);
+  });
+
   it('rejects options that are not an object', async () => {
     await expect(startTracing(undefined as unknown as TracingOptions)).rejects.toThrow(TypeError);
   });
@@ -115,10 +135,18 @@ describe('startTracing lifecycle', () => {
     expect(span?.resource.attributes['service.name']).toBe('first');
   });
 
-  it('can start again after shutdown, and requests fail in between', async () => {
-    const first = await startTracing({ serviceName: 'one', exporter: 'none' });
+  it('can start again after shutdown; requests in between are served, without telemetry', async () => {
+    const stoppedExporter = new CollectingExporter();
+    const first = await startTracing({ serviceName: 'one', exporter: stoppedExporter });
     await first.shutdown();
-    await expect(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => undefined)).rejects.toThrow(TracingNotStartedError);
+    // Stopped is not "never started": the request runs with its context and SharedState, and exports nothing.
+    const served = await withRequestContext({ tenantId: 't1', userId: 'u1', name: 'between' }, async (ctx) => {
+      await ctx.sharedState.set('seen', true);
+      return { tenantId: getRequestContext().tenantId, seen: await ctx.sharedState.get('seen') };
+    });
+    expect(served).toEqual({ tenantId: 't1', seen: true });
+    expect(stoppedExporter.spans).toEqual([]);
+    expect(first.stats()).toEqual({ ended: 0, exported: 0, failed: 0, dropped: 0 });
 
     const exporter = new CollectingExporter();
     const second = await start({ serviceName: 'two', exporter });
@@ -187,6 +215,50 @@ describe('startTracing with the OTLP exporter', () => {
       expect(received.map((r) => r.url)).toContain('/v1/traces');
       expect(received.some((r) => r.body.includes('sent-over-otlp'))).toBe(true);
     });
+  });
+
+  it.each(['/v1/traces', '/v1/traces/'])('an endpoint given as the traces URL (…%s) posts to it, and metrics beside it', async (suffix) => {
+    const sink = await startOtlpSink();
+    const peer = await listen((_req, res) => res.end('ok'));
+    try {
+      const tracing = await start({ serviceName: 'otlp-traces-url', exporter: 'otlp', endpoint: `${sink.url}${suffix}`, flushTimeoutMs: 5000 });
+      // An outbound call, so the HTTP client metrics have something to export at shutdown.
+      await withRequestContext({ tenantId: 't1', userId: 'u1', name: 'sent-to-traces-url' }, async () => (await fetch(peer.origin)).text());
+      await tracing.shutdown();
+      // The sink answers 404 to any other path (e.g. /v1/traces/v1/traces): only acknowledged exports count.
+      expect(sink.spans().map((span) => span.name)).toContain('sent-to-traces-url');
+      expect(tracing.stats()).toMatchObject({ failed: 0, dropped: 0 });
+      expect(sink.metricsRequests).toBeGreaterThan(0);
+      expect(sink.requests).toBe(sink.traceRequests + sink.metricsRequests);
+    } finally {
+      await peer.close();
+      await sink.close();
+    }
+  });
+
+  it('exports over HTTPS to a collector trusted through OTEL_EXPORTER_OTLP_CERTIFICATE', async () => {
+    const tls = new URL('../../fixtures/tls/', import.meta.url);
+    const received: string[] = [];
+    const server = createHttpsServer({ cert: readFileSync(new URL('localhost-cert.pem', tls)), key: readFileSync(new URL('localhost-key.pem', tls)) }, (req, res) => {
+      received.push(req.url ?? '');
+      req.resume().on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const saved = process.env.OTEL_EXPORTER_OTLP_CERTIFICATE;
+    process.env.OTEL_EXPORTER_OTLP_CERTIFICATE = fileURLToPath(new URL('localhost-cert.pem', tls));
+    try {
+      const tracing = await start({ serviceName: 'otlp-tls', endpoint: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, flushTimeoutMs: 5000 });
+      await withRequestContext({ tenantId: 't1', userId: 'u1' }, () => undefined);
+      await tracing.shutdown();
+      expect(tracing.stats()).toEqual({ ended: 1, exported: 1, failed: 0, dropped: 0 });
+      expect(received).toContain('/v1/traces');
+    } finally {
+      if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_CERTIFICATE;
+      else process.env.OTEL_EXPORTER_OTLP_CERTIFICATE = saved;
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   it('honours OTEL_EXPORTER_OTLP_ENDPOINT when no endpoint is given', async () => {

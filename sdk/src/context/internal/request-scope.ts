@@ -62,7 +62,9 @@ export async function runRequest<T>(
     runtime.store,
     auditSharedStateAccess,
   );
-  const bound = propagation.setBaggage(trace.setSpan(parent, span).setValue(REQUEST_CONTEXT_KEY, ctx), identityBaggage(propagation.getBaggage(parent), ctx));
+  const bound = propagation.setBaggage(trace.setSpan(parent, span).setValue(REQUEST_CONTEXT_KEY, ctx), identityBaggage(parent, ctx));
+  // Counted so a runtime replaced by a restart releases its own store only after this request.
+  runtime.requests?.enter();
   try {
     return await context.with(bound, fn, undefined, ctx);
   } catch (error) {
@@ -70,6 +72,7 @@ export async function runRequest<T>(
     throw error;
   } finally {
     span.end();
+    runtime.requests?.leave();
   }
 }
 
@@ -150,7 +153,15 @@ function inheritedCorrelationId(parent: Context): string | undefined {
   return inbound !== undefined && CORRELATION_ID_PATTERN.test(inbound) ? inbound : undefined;
 }
 
-function identityBaggage(inherited: Baggage | undefined, ctx: RequestContextImpl): Baggage {
+/**
+ * The new request's baggage: its identity, after the entries it inherits from
+ * `parent`. A request nested in another tenant's or user's request inherits
+ * nothing else: the outer request's other entries (a trusted peer's included)
+ * were trusted for that tenant and user only.
+ */
+function identityBaggage(parent: Context, ctx: RequestContextImpl): Baggage {
+  const outer = requestContextOf(parent);
+  const inherited = outer && (outer.tenantId !== ctx.tenantId || outer.userId !== ctx.userId) ? undefined : propagation.getBaggage(parent);
   // Each setEntry copies the baggage: without inherited entries, build it in one go (same entries, same order).
   if (!inherited) {
     const entries: Record<string, BaggageEntry> = {

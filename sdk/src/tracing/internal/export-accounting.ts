@@ -12,6 +12,10 @@ const MAX_BACKOFF_MS = 15_000;
  * scheduled exports are skipped (counted as failed, never serialized or sent)
  * for a backoff that doubles up to 15 s and resets on success. An outage then
  * costs the application almost nothing; forceFlush() and shutdown() always try.
+ *
+ * Once shutdown begins, spans that end (requests still in flight) are counted
+ * and dropped; exports still unanswered when shutdown gives up on them count as
+ * failed, so stats() is final when shutdown() resolves.
  */
 export class ExportAccounting {
   ended = 0;
@@ -20,6 +24,9 @@ export class ExportAccounting {
   #resumeAt = 0;
   #backoffMs = FIRST_BACKOFF_MS;
   #explicitFlushes = 0;
+  #shutDown = false;
+  /** Exports handed to the exporter and not answered yet: their span counts. */
+  readonly #pending = new Set<{ spans: number }>();
 
   stats(): ExportStats {
     return { ended: this.ended, exported: this.exported, failed: this.failed, dropped: Math.max(0, this.ended - this.exported - this.failed) };
@@ -34,7 +41,11 @@ export class ExportAccounting {
           done({ code: ExportResultCode.FAILED, error: new Error('isotrace: the collector failed recently; export skipped while backing off') });
           return;
         }
+        const attempt = { spans: spans.length };
+        this.#pending.add(attempt);
         inner.export(spans, (result) => {
+          // An answer after abandonPending() changes nothing: those spans were counted as failed.
+          if (!this.#pending.delete(attempt)) return done(result);
           if (result.code === ExportResultCode.SUCCESS) {
             this.exported += spans.length;
             this.#resumeAt = 0;
@@ -58,11 +69,21 @@ export class ExportAccounting {
       onStart: (span: Span, parent: Context) => inner.onStart(span, parent),
       onEnd: (span: ReadableSpan) => {
         if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0) this.ended++;
-        inner.onEnd(span);
+        // After shutdown the span is dropped here (counted: ended but never exported), whatever the processor would do.
+        if (!this.#shutDown) inner.onEnd(span);
       },
       forceFlush: () => this.#explicitly(() => inner.forceFlush()),
-      shutdown: () => this.#explicitly(() => inner.shutdown()),
+      shutdown: () => {
+        this.#shutDown = true;
+        return this.#explicitly(() => inner.shutdown());
+      },
     };
+  }
+
+  /** Counts the exports still unanswered as failed (shutdown stopped waiting and closed their connections). */
+  abandonPending(): void {
+    for (const attempt of this.#pending) this.failed += attempt.spans;
+    this.#pending.clear();
   }
 
   async #explicitly(flush: () => Promise<void>): Promise<void> {

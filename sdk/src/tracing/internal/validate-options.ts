@@ -1,4 +1,26 @@
+import { propagateToProblem } from '../../propagation/internal/propagation-policy.js';
 import type { TracingOptions } from '../types.js';
+
+/**
+ * Every startTracing() option: the one list to extend with a new option (typed
+ * against TracingOptions, so an option missing here fails to compile). Any other
+ * key is a TypeError: a misspelt `propagate_to` must not silently mean "no targets".
+ */
+const KNOWN_OPTIONS: Record<keyof TracingOptions, true> = {
+  serviceName: true,
+  exporter: true,
+  endpoint: true,
+  propagateTo: true,
+  audit: true,
+  sharedStateStore: true,
+  recordToolArguments: true,
+  redact: true,
+  sampler: true,
+  instrumentHttp: true,
+  flushTimeoutMs: true,
+  metricReaders: true,
+  maxQueueSize: true,
+};
 
 const EXPORTERS = ['otlp', 'console', 'none'];
 const STORE_METHODS = ['get', 'set', 'update', 'delete', 'keys'] as const;
@@ -6,11 +28,13 @@ const STORE_METHODS = ['get', 'set', 'update', 'delete', 'keys'] as const;
 /** Throws a TypeError naming the first startTracing() option that is wrong. */
 export function validateOptions(options: TracingOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('startTracing(options): options must be an object with at least serviceName.');
+  rejectUnknownOptions(options);
   const { serviceName, exporter, endpoint, propagateTo, audit, sharedStateStore, recordToolArguments, redact, flushTimeoutMs, maxQueueSize, instrumentHttp, metricReaders } = options;
   if (typeof serviceName !== 'string' || serviceName.trim() === '') fail('serviceName', 'a non-empty string', serviceName);
   if (exporter !== undefined && !EXPORTERS.includes(exporter as string) && !isSpanExporter(exporter)) fail('exporter', `one of ${EXPORTERS.join(', ')} or a SpanExporter`, exporter);
   if (endpoint !== undefined && (typeof endpoint !== 'string' || !URL.canParse(endpoint) || !/^https?:$/.test(new URL(endpoint).protocol))) fail('endpoint', 'an http(s) URL', endpoint);
-  if (propagateTo !== undefined && ![propagateTo].flat().every(isTarget)) fail('propagateTo', 'host strings, URL prefixes, RegExps or predicates', propagateTo);
+  const targetProblem = propagateTo === undefined ? undefined : propagateToProblem(propagateTo);
+  if (targetProblem) throw new TypeError(`startTracing: option 'propagateTo' must be ${targetProblem}.`);
   if (audit !== undefined && audit !== 'record' && audit !== 'throw') fail('audit', "'record' or 'throw'", audit);
   if (sharedStateStore !== undefined && !STORE_METHODS.every((m) => typeof (sharedStateStore as unknown as Record<string, unknown>)?.[m] === 'function')) {
     fail('sharedStateStore', `a SharedStateStore (with ${STORE_METHODS.join(', ')})`, sharedStateStore);
@@ -23,12 +47,44 @@ export function validateOptions(options: TracingOptions): void {
   if (maxQueueSize !== undefined && !(Number.isInteger(maxQueueSize) && maxQueueSize > 0)) fail('maxQueueSize', 'a positive integer', maxQueueSize);
 }
 
-function isSpanExporter(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && typeof (value as { export?: unknown }).export === 'function' && typeof (value as { shutdown?: unknown }).shutdown === 'function';
+function rejectUnknownOptions(options: TracingOptions): void {
+  const unknown = Object.keys(options).filter((key) => !Object.hasOwn(KNOWN_OPTIONS, key));
+  if (unknown.length === 0) return;
+  const described = unknown.map((key) => {
+    const suggestion = closestOption(key);
+    return suggestion ? `'${key}' (did you mean '${suggestion}'?)` : `'${key}'`;
+  });
+  throw new TypeError(`startTracing: unknown option${unknown.length > 1 ? 's' : ''} ${described.join(', ')}. Known options: ${Object.keys(KNOWN_OPTIONS).join(', ')}.`);
 }
 
-function isTarget(value: unknown): boolean {
-  return (typeof value === 'string' && value.length > 0) || value instanceof RegExp || typeof value === 'function';
+/** The known option a misspelt key most likely meant: same letters ignoring case and separators, else at most two edits away. */
+function closestOption(key: string): string | undefined {
+  const wanted = normalized(key);
+  let best: { option: string; distance: number } | undefined;
+  for (const option of Object.keys(KNOWN_OPTIONS)) {
+    const distance = editDistance(wanted, normalized(option));
+    if (distance <= 2 && (!best || distance < best.distance)) best = { option, distance };
+  }
+  return best?.option;
+}
+
+function normalized(key: string): string {
+  return key.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+/** Levenshtein distance (option names are short). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function isSpanExporter(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && typeof (value as { export?: unknown }).export === 'function' && typeof (value as { shutdown?: unknown }).shutdown === 'function';
 }
 
 function fail(option: string, expected: string, actual: unknown): never {

@@ -1,14 +1,16 @@
 import { context, createNoopMeter, propagation, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { RequestAttributesProcessor } from '../../context/internal/request-attributes-processor.js';
+import { DestinationBaggagePropagator, outboundPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
+import { PropagationPolicy } from '../../propagation/internal/propagation-policy.js';
 import { MemoryStore } from '../../shared-state/internal/memory-store.js';
 import type { SharedStateStore } from '../../shared-state/types.js';
 import { setRuntime, tryGetRuntime, type WorkerSettings } from '../../tracing/internal/runtime.js';
 import { ChannelStore } from './shared-state-channel.js';
 import { toSpanData, type SpanData } from './span-transfer.js';
+import { ISOTRACE_SCOPE, ISOTRACE_VERSION } from '../../version.js';
 
 /** Keeps the spans a worker thread finishes until the task's reply takes them to the submitting thread. */
 class ForwardingProcessor implements SpanProcessor {
@@ -53,11 +55,12 @@ async function setUpWorkerTracing(settings: WorkerSettings, storeChannel: string
   const resource = resourceFromAttributes({ 'service.name': settings.serviceName });
   const provider = new TracerProvider({ resource, spanProcessors: [new RequestAttributesProcessor(), forwarding] });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+  // The submitting thread's propagateTo policy: a hand-written inject() here gets traceparent, never baggage (as there).
+  propagation.setGlobalPropagator(outboundPropagator(new DestinationBaggagePropagator(PropagationPolicy.fromPortable(settings.propagateTo))));
   trace.setGlobalTracerProvider(provider);
   setRuntime({
     serviceName: settings.serviceName,
-    tracer: provider.getTracer('isotrace'),
+    tracer: provider.getTracer(ISOTRACE_SCOPE, ISOTRACE_VERSION),
     store,
     audit: settings.audit,
     propagateTo: [],
