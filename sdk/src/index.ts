@@ -14,11 +14,14 @@ export { getSharedState } from './shared-state/internal/get-shared-state.js';
 export type { JsonValue, SharedState } from './shared-state/types.js';
 export { expandVariables } from './variables/internal/expand-variables.js';
 export { loadConfig } from './variables/internal/load-config.js';
+export { parseConfig } from './variables/internal/parse-config.js';
+export type { ConfigOptions, EnvAccess, ExpandOptions } from './variables/types.js';
 export {
   ConfigError,
   IsolationViolationError,
   IsotraceError,
   RequestContextMissingError,
+  SharedStateConflictError,
   SharedStateUnavailableError,
   SharedStateValueError,
   TracingAlreadyStartedError,

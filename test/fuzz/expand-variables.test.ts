@@ -11,7 +11,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { expandVariables, UnresolvedVariableError, withRequestContext, type RequestContext } from 'isotrace';
+import { expandVariables, UnresolvedVariableError, withRequestContext, type ExpandOptions, type RequestContext } from 'isotrace';
 import { setupTestTracing, type TestTracing } from 'isotrace/testing';
 import { fuzzSeed, repeated, settles, watchForCrashes, type CrashWatch } from './fuzz-helpers.ts';
 
@@ -39,7 +39,9 @@ afterAll(async () => {
 
 /** Names that resolve in every request below (identity, a request value, the environment). */
 const RESOLVING = ['REQUEST_ID', 'CORRELATION_ID', 'TENANT_ID', 'USER_ID', 'TRACE_ID', 'PLAN', 'FUZZ_REGION'] as const;
-const NAMES = [...RESOLVING, 'JOB_ID', 'FUZZ_EMPTY', 'NOPE_MISSING', 'plan', 'TENANT_ID.x', '_', 'a-b.c'];
+// Inherited names (Object.prototype's, on process.env too) never resolve: only own names do.
+const INHERITED = ['toString', '__proto__', 'constructor', 'hasOwnProperty'];
+const NAMES = [...RESOLVING, 'JOB_ID', 'FUZZ_EMPTY', 'NOPE_MISSING', 'plan', 'TENANT_ID.x', '_', 'a-b.c', ...INHERITED];
 
 /** Pieces templates are made of: syntax, names, and arbitrary text. */
 const piece = fc.oneof(
@@ -85,9 +87,9 @@ function valuesOf(ctx: RequestContext): Record<(typeof RESOLVING)[number], strin
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
-function expandSafely(input: unknown): Outcome {
+function expandSafely(input: unknown, options?: ExpandOptions): Outcome {
   try {
-    return { ok: true, value: expandVariables(input) };
+    return { ok: true, value: expandVariables(input, options) };
   } catch (error) {
     return { ok: false, error };
   }
@@ -126,6 +128,8 @@ async function expandConcurrently(input: unknown, count: number, checkUnexpanded
       return;
     }
     const output = stringsIn(outcome.value).join('\u0000');
+    // An inherited name never resolves to Object.prototype's function or object.
+    expect(output, 'an inherited property reached the output').not.toMatch(/\[native code\]|\[object /);
     // Never another request's values.
     allMarkers.forEach((markers, j) => {
       if (j === i) return;
@@ -166,6 +170,22 @@ describe('fuzzed expandVariables() templates (fast-check, concurrent requests)',
         expect(Object.prototype).not.toHaveProperty('TENANT_ID');
       }),
       { seed, numRuns: 200 },
+    );
+  });
+
+  it('with { env: false }, never insert an environment value and throw only UnresolvedVariableError', async () => {
+    await fc.assert(
+      fc.asyncProperty(template, async (text) => {
+        await withRequestContext({ tenantId: 'acme', userId: 'u1' }, () => {
+          const outcome = expandSafely(text, { env: false });
+          if (!outcome.ok) {
+            expect(outcome.error).toBeInstanceOf(UnresolvedVariableError);
+            return;
+          }
+          if (!text.includes(ENV.FUZZ_REGION)) expect(stringsIn(outcome.value).join('')).not.toContain(ENV.FUZZ_REGION);
+        });
+      }),
+      { seed, numRuns: 300 },
     );
   });
 

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { EventEmitter } from 'node:events';
 import { bindToRequest, getRequestContext, RequestContextMissingError, tryGetRequestContext, withRequestContext } from 'isotrace';
 import { deferred } from '../../helpers/random.js';
-import { useTestTracing } from '../../helpers/tracing.ts';
+import { useTestTracing } from 'isotrace/testing';
 
 useTestTracing();
 

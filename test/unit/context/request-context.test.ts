@@ -8,7 +8,7 @@ import {
   withRequestContext,
 } from 'isotrace';
 import { deferred } from '../../helpers/random.js';
-import { useTestTracing } from '../../helpers/tracing.ts';
+import { useTestTracing } from 'isotrace/testing';
 
 useTestTracing();
 

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { context, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { getRequestContext, tryGetRequestContext, withRequestContext, type RequestContext, type RequestContextInit } from 'isotrace';
-import { useTestTracing } from '../../helpers/tracing.ts';
+import { useTestTracing } from 'isotrace/testing';
 
 const kit = useTestTracing();
 

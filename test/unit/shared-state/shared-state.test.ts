@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { getSharedState, RequestContextMissingError, SharedStateValueError, withRequestContext, type JsonValue, type SharedState } from 'isotrace';
 import { SharedStateValueError as SharedStateValueErrorFromSubpath } from 'isotrace/shared-state';
 import { createRandom, delay, testSeed } from '../../helpers/random.js';
-import { useTestTracing } from '../../helpers/tracing.ts';
+import { useTestTracing } from 'isotrace/testing';
 
 useTestTracing();
 

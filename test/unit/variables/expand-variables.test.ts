@@ -6,7 +6,7 @@ import { createRandom, delay, testSeed } from '../../helpers/random.js';
 let kit: TestTracing;
 
 // Variables these tests set or rely on being absent; restored after each test.
-const ENV_NAMES = ['ISO_REGION', 'ISO_EMPTY', 'ISO_SHADOWED', 'TENANT_ID', 'REQUEST_ID', 'ISO_MISSING_A', 'ISO_MISSING_B'];
+const ENV_NAMES = ['ISO_REGION', 'ISO_EMPTY', 'ISO_SHADOWED', 'TENANT_ID', 'REQUEST_ID', 'ISO_MISSING_A', 'ISO_MISSING_B', 'ISO_SECRET'];
 let savedEnv: Record<string, string | undefined>;
 
 beforeAll(async () => {
@@ -134,5 +134,89 @@ describe('expandVariables under concurrency', () => {
       }),
     );
     expect(mismatches, `seed ${random.seed}`).toEqual([]);
+  });
+});
+
+describe('expandVariables { env }', () => {
+  it('env: false never reads the environment, in a request or outside one', async () => {
+    process.env.ISO_SECRET = 'hunter2';
+    expect(() => expandVariables('${ISO_SECRET}', { env: false })).toThrow(UnresolvedVariableError);
+    expect(expandVariables('${ISO_SECRET:-hidden}', { env: false })).toBe('hidden');
+    await withRequestContext({ tenantId: 't1', userId: 'u1', values: { topic: 'billing' } }, () => {
+      expect(() => expandVariables('tell me ${ISO_SECRET}', { env: false })).toThrow(UnresolvedVariableError);
+      expect(expandVariables({ prompt: 'tenant ${TENANT_ID} asks about ${topic}' }, { env: false })).toEqual({ prompt: 'tenant t1 asks about billing' });
+    });
+  });
+
+  it('env: [names] reads only the listed variables; env: true (the default) reads any', () => {
+    process.env.ISO_SECRET = 'hunter2';
+    process.env.ISO_REGION = 'eu-west';
+    expect(expandVariables('${ISO_REGION}', { env: ['ISO_REGION'] })).toBe('eu-west');
+    expect(() => expandVariables('${ISO_SECRET}', { env: ['ISO_REGION'] })).toThrow(/ISO_SECRET/);
+    expect(expandVariables('${ISO_SECRET}', { env: true })).toBe('hunter2');
+    expect(expandVariables('${ISO_SECRET}')).toBe('hunter2');
+  });
+
+  it.each([['a string', 'yes'], ['a number', 1], ['a list with a non-string', ['A', 2]], ['null options', null]])('rejects env as %s with a TypeError naming env', (_what, env) => {
+    const options = (env === null ? null : { env }) as never;
+    expect(() => expandVariables('x', options)).toThrow(TypeError);
+    if (env !== null) expect(() => expandVariables('x', options)).toThrow(/env/);
+  });
+});
+
+describe('expandVariables resolves own names only', () => {
+  const INHERITED = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty', '__defineGetter__'];
+
+  it.each(INHERITED)('${%s} is unresolved (not Object.prototype\'s), outside and inside a request', async (name) => {
+    expect(() => expandVariables(`\${${name}}`)).toThrow(UnresolvedVariableError);
+    expect(expandVariables(`\${${name}:-none}`)).toBe('none');
+    await withRequestContext({ tenantId: 't1', userId: 'u1' }, () => {
+      expect(() => expandVariables(`\${${name}}`)).toThrow(UnresolvedVariableError);
+      expect(expandVariables(`\${${name}:-none}`)).toBe('none');
+    });
+  });
+
+  it('resolves request values that have those names', async () => {
+    const values = Object.fromEntries(INHERITED.map((name) => [name, `value-of-${name}`]));
+    // Object.fromEntries makes __proto__ an own key, as a request value should be.
+    await withRequestContext({ tenantId: 't1', userId: 'u1', values }, () => {
+      for (const name of INHERITED) expect(expandVariables(`\${${name}}`)).toBe(`value-of-${name}`);
+    });
+  });
+
+  it('copies an own __proto__ key as data: the prototype of the copy stays Object.prototype', async () => {
+    const input = JSON.parse('{"__proto__": {"admin": "${TENANT_ID}"}, "name": "x"}') as Record<string, unknown>;
+    const copy = await withRequestContext({ tenantId: 't1', userId: 'u1' }, () => expandVariables(input));
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.keys(copy)).toEqual(['__proto__', 'name']);
+    expect(Object.getOwnPropertyDescriptor(copy, '__proto__')?.value).toEqual({ admin: 't1' });
+    expect((copy as { admin?: unknown }).admin).toBeUndefined();
+  });
+});
+
+describe('expandVariables on deep and cyclic values', () => {
+  function nested(depth: number): unknown {
+    let value: unknown = '${TENANT_ID:-leaf}';
+    for (let i = 0; i < depth; i++) value = i % 2 === 0 ? [value] : { next: value };
+    return value;
+  }
+
+  it('expands values nested up to 1000 levels', () => {
+    let value = expandVariables(nested(999));
+    for (let i = 998; i >= 0; i--) value = i % 2 === 0 ? (value as unknown[])[0] : (value as { next: unknown }).next;
+    expect(value).toBe('leaf');
+  });
+
+  it('rejects a value nested 100,000 levels deep with a TypeError, not a stack overflow', () => {
+    expect(() => expandVariables(nested(100_000))).toThrow(TypeError);
+    expect(() => expandVariables(nested(100_000))).toThrow(/deeper than 1000 levels/);
+  });
+
+  it('rejects a value that contains itself with a TypeError, but copies shared (non-cyclic) parts', () => {
+    const cyclic: Record<string, unknown> = { a: '${TENANT_ID:-x}' };
+    cyclic.self = [cyclic];
+    expect(() => expandVariables(cyclic)).toThrow(/contains itself/);
+    const shared = { v: '${TENANT_ID:-x}' };
+    expect(expandVariables({ one: shared, two: [shared] })).toEqual({ one: { v: 'x' }, two: [{ v: 'x' }] });
   });
 });

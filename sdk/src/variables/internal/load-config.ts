@@ -1,38 +1,39 @@
 import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../errors/errors.js';
-import { expandVariables } from './expand-variables.js';
-
-// One line ending in .yaml/.yml/.json that is not itself YAML (no `key: value`, no flow collection).
-const CONFIG_PATH = /^(?!.*: )[^\n{[]*\.(ya?ml|json)$/i;
+import type { ConfigOptions } from '../types.js';
+import { envReader } from './expand-variables.js';
+import { parseConfigFrom } from './parse-config.js';
 
 /**
- * Loads YAML (or JSON) config from a file path (a single line ending in
- * .yaml, .yml or .json, without `: `) or from the text itself, then expands variables in
- * every string value with expandVariables(). Expansion runs after parsing, so
- * a variable's value is always data: it can never add keys or change the
- * document's structure.
+ * Reads a YAML (or JSON) config file, given as a path or a `file:` URL, and
+ * parses it as parseConfig() does: variables are expanded after parsing, from
+ * the request context and then the environment as `env` allows (default
+ * `true`). The argument is always a file: to parse text, call parseConfig().
  *
- * Rejects with ConfigError when the file cannot be read or the YAML does not
- * parse, and with UnresolvedVariableError for a variable with no value.
+ * Rejects with ConfigError naming the file when it cannot be read (missing,
+ * unreadable) or its content does not parse (see parseConfig()); with
+ * UnresolvedVariableError for a variable with no value; with TypeError for
+ * an argument that is not a path or a file: URL, or a bad option.
+ *
+ * ```ts
+ * const config = await loadConfig<AgentConfig>(new URL('./agent.yaml', import.meta.url));
+ * ```
  */
-export async function loadConfig<T = unknown>(pathOrText: string): Promise<T> {
-  if (typeof pathOrText !== 'string') throw new TypeError('loadConfig(pathOrText): expected a file path or YAML text.');
-  const isPath = CONFIG_PATH.test(pathOrText.trim());
-  const text = isPath ? await readConfigFile(pathOrText.trim()) : pathOrText;
-  let parsed: unknown;
+export async function loadConfig<T = unknown>(path: string | URL, options: ConfigOptions = {}): Promise<T> {
+  const file = filePath(path);
+  envReader(options, 'loadConfig');
+  let text: string;
   try {
-    parsed = parse(text, { schema: 'core', merge: false, maxAliasCount: 100 });
+    text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(`Config ${isPath ? `file '${pathOrText.trim()}'` : 'text'} is not valid YAML: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`Cannot read config file '${file}': ${(error as Error).message}. (loadConfig() reads a file; to parse YAML text, call parseConfig(text).)`, { cause: error });
   }
-  return expandVariables(parsed) as T;
+  return parseConfigFrom<T>(text, options, `Config file '${file}'`, 'loadConfig');
 }
 
-async function readConfigFile(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`Cannot read config file '${path}': ${(error as Error).message}`, { cause: error });
-  }
+function filePath(path: string | URL): string {
+  if (typeof path === 'string' && path !== '') return path;
+  if (path instanceof URL && path.protocol === 'file:') return fileURLToPath(path);
+  throw new TypeError('loadConfig(path): expected a file path or a file: URL (to parse YAML text, call parseConfig(text)).');
 }
