@@ -58,10 +58,11 @@ export class SharedStateConflictError extends IsotraceError {}
 /** expandVariables() met `${NAME}` with no value and no default. */
 export class UnresolvedVariableError extends IsotraceError {
   readonly variables: readonly string[];
-  constructor(variables: readonly string[]) {
+  /** `sources`: where the names were looked up, as the `env` option allowed (default: the request context or the environment). */
+  constructor(variables: readonly string[], sources = 'the request context or the environment') {
     super(
       `Unresolved variable${variables.length > 1 ? 's' : ''} ${variables.map((v) => `\${${v}}`).join(', ')}: ` +
-        'set it in the request context or the environment, or give a default with ${NAME:-default}.',
+        `set it in ${sources}, or give a default with \${NAME:-default}.`,
     );
     this.variables = variables;
   }
@@ -106,7 +107,7 @@ export class IsolationViolationError extends IsotraceError {
   }
 }
 
-/** createToolSystem() was given something that is not a usable tool class (no toolName, a duplicate name, not a Tool). */
+/** createToolSystem() or defineTool() was given something that is not a usable tool (a class, definition or factory): no name, a duplicate name, not a Tool. */
 export class ToolDefinitionError extends IsotraceError {}
 
 /** dispatcher.execute() was asked for a tool this request's registry does not have. */

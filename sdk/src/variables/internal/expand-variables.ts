@@ -66,8 +66,15 @@ export function expandWith<T>(input: T, options: ExpandOptions, caller: string, 
   const missing = new Set<string>();
   const resolve = (name: string): string | undefined => fromRequest(name, ctx) ?? readEnv(name);
   const result = expandTree(input, (text) => expandString(text, resolve, missing), invalid);
-  if (missing.size > 0) throw new UnresolvedVariableError([...missing]);
+  if (missing.size > 0) throw new UnresolvedVariableError([...missing], lookedUpIn(options));
   return result as T;
+}
+
+/** Where names are looked up under `env`, for the error that names the missing ones. */
+function lookedUpIn({ env = true }: ExpandOptions): string {
+  if (env === true) return 'the request context or the environment';
+  if (env === false) return 'the request context (env: false never reads the environment)';
+  return `the request context or the allowed environment variables (${env.join(', ') || 'none'})`;
 }
 
 /** Reads the environment as `env` allows; TypeError naming the option otherwise. */
