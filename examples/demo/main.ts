@@ -66,10 +66,9 @@ const spans = relay.payloads.flatMap(spansFromOtlpJson);
 const { report, traceId } = printAudit();
 await printJaegerHints(traceId);
 const ok = report.ok && load.failures.length === 0 && load.crossed === 0;
-if (args.json) {
-  console.log(JSON.stringify({ ok, requests: load.requests, http: load.http, websocket: load.websocket, failures: load.failures.length, crossed: load.crossed, audit: report, forwardFailures: relay.forwardFailures() }));
-}
-process.exit(ok ? 0 : 1);
+const summary = args.json ? `${JSON.stringify({ ok, requests: load.requests, http: load.http, websocket: load.websocket, failures: load.failures.length, crossed: load.crossed, audit: report, forwardFailures: relay.forwardFailures() })}\n` : '';
+// Exit once the summary is written: a pipe takes it in pieces, and exiting earlier cuts it off.
+process.stdout.write(summary, () => process.exit(ok ? 0 : 1));
 
 function printAudit(): { report: ReturnType<typeof auditSpans>; traceId: string | undefined } {
   const report = auditSpans(spans);

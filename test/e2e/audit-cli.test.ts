@@ -1,13 +1,17 @@
 /**
  * `isotrace audit` (the built bin, in a child process) against a real Jaeger v2
- * running collector-config/jaeger.yaml. This process exports two services over
- * OTLP/HTTP: one whose requests each use their own tool system (clean), and one
+ * running collector-config/jaeger.yaml. This process exports three services over
+ * OTLP/HTTP: one whose requests each use their own tool system (clean), one
  * with the fault-injection suite's planted leak, a module-level tool registry
- * that the first request builds and every later request reuses (leaky).
+ * that the first request builds and every later request reuses (leaky), and a
+ * clean one whose export pipeline drops the request spans (orphaned).
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import type { ExportResult } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTracing, withRequestContext } from 'isotrace';
 import { createToolSystem } from 'isotrace/tools';
@@ -44,13 +48,37 @@ const cleanHandler: Handler = async (item) => {
   for (let call = 0; call < TOOL_CALLS_PER_REQUEST; call++) await dispatcher.execute('lookup', { item });
 };
 
+/** An export pipeline that loses every request span (as a sampling or filtering collector might) and delivers the rest. */
+class DropRequestSpans implements SpanExporter {
+  readonly #otlp: OTLPTraceExporter;
+
+  constructor(otlpHttpUrl: string) {
+    this.#otlp = new OTLPTraceExporter({ url: `${otlpHttpUrl}/v1/traces` });
+  }
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.#otlp.export(
+      spans.filter((span) => span.attributes['isotrace.request_span'] !== true),
+      done,
+    );
+  }
+
+  shutdown(): Promise<void> {
+    return this.#otlp.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#otlp.forceFlush();
+  }
+}
+
 /**
  * Exports `REQUESTS` concurrent requests of `handler` as `serviceName` (one
  * tenant and user each), then shuts tracing down. Resolves to the requests' trace ids.
  */
-async function exportRequests(serviceName: string, jaeger: JaegerProcess, handler: Handler, seed: number): Promise<string[]> {
+async function exportRequests(serviceName: string, jaeger: JaegerProcess, handler: Handler, seed: number, exporter?: SpanExporter): Promise<string[]> {
   // No metric readers: jaeger.yaml has no metrics pipeline.
-  const tracing = await startTracing({ serviceName, endpoint: jaeger.otlpHttpUrl, metricReaders: [] });
+  const tracing = await startTracing({ serviceName, endpoint: jaeger.otlpHttpUrl, metricReaders: [], ...(exporter ? { exporter } : {}) });
   try {
     const random = createRandom(seed);
     const traceIds = await Promise.all(
@@ -69,13 +97,13 @@ async function exportRequests(serviceName: string, jaeger: JaegerProcess, handle
   }
 }
 
-/** Waits until Jaeger holds every request span and every tool span of `service`. */
-function waitForAll(jaeger: JaegerProcess, service: string, toolSpans: number): Promise<ApiV3TracesResponse> {
+/** Waits until Jaeger holds `requests` request spans and `toolSpans` tool spans of `service`. */
+function waitForAll(jaeger: JaegerProcess, service: string, toolSpans: number, requests = REQUESTS): Promise<ApiV3TracesResponse> {
   const count = (response: ApiV3TracesResponse, name: string): number => listSpans(response).filter(({ span }) => span.name === name).length;
   return waitForTraces(
     jaeger.queryUrl,
     service,
-    (response) => count(response, 'agent.turn') === REQUESTS && count(response, 'execute_tool lookup') === toolSpans,
+    (response) => count(response, 'agent.turn') === requests && count(response, 'execute_tool lookup') === toolSpans,
     ARRIVAL_TIMEOUT_MS,
   );
 }
@@ -84,6 +112,7 @@ describe('isotrace audit against a real Jaeger', () => {
   const run = randomUUID().slice(0, 8);
   const cleanService = `audit-cli-clean-${run}`;
   const leakyService = `audit-cli-leaky-${run}`;
+  const orphanedService = `audit-cli-orphaned-${run}`;
   const seed = testSeed();
   let jaeger: JaegerProcess | undefined;
   let cleanTraces: string[] = [];
@@ -101,9 +130,11 @@ describe('isotrace audit against a real Jaeger', () => {
     cleanTraces = await exportRequests(cleanService, jaeger, cleanHandler, seed);
     const { handleRequest } = (await import('../fixtures/planted-leaks/global-registry.ts')) as { handleRequest: Handler };
     leakyTraces = await exportRequests(leakyService, jaeger, handleRequest, seed);
+    await exportRequests(orphanedService, jaeger, cleanHandler, seed, new DropRequestSpans(jaeger.otlpHttpUrl));
     exportedAt = Date.now();
     await waitForAll(jaeger, cleanService, REQUESTS * TOOL_CALLS_PER_REQUEST);
     await waitForAll(jaeger, leakyService, REQUESTS);
+    await waitForAll(jaeger, orphanedService, REQUESTS * TOOL_CALLS_PER_REQUEST, 0);
   }, 120_000);
 
   afterAll(async () => {
@@ -140,11 +171,29 @@ describe('isotrace audit against a real Jaeger', () => {
     expect(new Set(cleanTraces).size).toBe(REQUESTS);
   });
 
-  it('--limit caps the traces fetched', async () => {
-    const result = await audit(running(), cleanService, '--limit', '5', '--json');
+  it('more traces than --limit: audits that many, says the audit is incomplete and exits 3, never 0', async () => {
+    const capped = await audit(running(), cleanService, '--limit', '5', '--json');
+    const exact = await audit(running(), cleanService, '--limit', String(REQUESTS), '--json');
 
-    expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ traces: 5, requests: 5 });
+    expect(capped.code).toBe(3);
+    expect(JSON.parse(capped.stdout)).toMatchObject({ ok: false, status: 'incomplete', complete: false, traces: 5, requests: 5 });
+    expect(capped.stderr).toContain(`isotrace audit: audit incomplete: more than 5 traces match (--limit 5)`);
+    expect(exact.code).toBe(0);
+    expect(JSON.parse(exact.stdout)).toMatchObject({ ok: true, complete: true, traces: REQUESTS });
+  });
+
+  it('request spans lost on the way to Jaeger: every tool span is a missing-request-span violation, exit 1', async () => {
+    const text = await audit(running(), orphanedService);
+    const json = await audit(running(), orphanedService, '--json');
+
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/VIOLATION missing-request-span: span [0-9a-f]{16} 'execute_tool lookup' of request \S+ \(tenant tenant-\d+, user user-\d+\) ran inside no request span: span [0-9a-f]{16} above it is not in the trace/);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      traces: REQUESTS,
+      requests: 0,
+      violationsByCheck: { 'missing-request-span': REQUESTS * TOOL_CALLS_PER_REQUEST },
+    });
   });
 
   it('the planted leak: exit 1, naming context-owner and linking every leaking trace in Jaeger', async () => {
@@ -153,7 +202,11 @@ describe('isotrace audit against a real Jaeger', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/violations \d+ \(.*context-owner \d+/);
-    expect(result.stdout).toMatch(/VIOLATION context-owner: span 'execute_tool lookup' expected request .* actual request /);
+    expect(result.stdout).toMatch(/VIOLATION context-owner: span [0-9a-f]{16} 'execute_tool lookup': work of request \S+ \(tenant tenant-\d+, user user-\d+\) ran inside request \S+ \(tenant tenant-\d+, user user-\d+\)  /);
+    // The same tool span after the fact: the span of one request (tenant, user) ran inside another.
+    expect(result.stdout).toMatch(
+      /VIOLATION ancestry\.request_id, ancestry\.tenant_id, ancestry\.user_id: span [0-9a-f]{16} 'execute_tool lookup' of request \S+ \(tenant tenant-\d+, user user-\d+\) ran inside request \S+ \(tenant tenant-\d+, user user-\d+\), whose request span is [0-9a-f]{16}  /,
+    );
     // The first request built the shared registry and used it legitimately; every other request leaked.
     const linked = new Set([...result.stdout.matchAll(/ (\S+)\/trace\/([0-9a-f]{32})$/gm)].map((match) => [match[1], match[2]].join(' ')));
     const leaked = [...linked].map((entry) => entry.split(' ')[1]!);
@@ -172,7 +225,7 @@ describe('isotrace audit against a real Jaeger', () => {
       requests: number;
       toolSpans: number;
       violationsByCheck: Record<string, number>;
-      violations: { check: string; traceId: string; spanId: string; link: string }[];
+      violations: { check: string; traceId: string; spanId: string; link: string; expected: string; actual: string }[];
     };
     expect(report).toMatchObject({ ok: false, traces: REQUESTS, requests: REQUESTS, toolSpans: REQUESTS });
     const tracesWith = (check: string): number => new Set(report.violations.filter((v) => v.check === check).map((v) => v.traceId)).size;
@@ -183,6 +236,12 @@ describe('isotrace audit against a real Jaeger', () => {
     // After the fact: the tool span carries its owner's identity under another request span.
     expect(tracesWith('ancestry.request_id')).toBe(REQUESTS - 1);
     expect(report.violationsByCheck['context-owner']).toBe(report.violations.filter((v) => v.check === 'context-owner').length);
+    // expected and actual mean the same at run time and after the fact: the owner, and the request it ran inside.
+    for (const after of report.violations.filter((v) => v.check === 'ancestry.request_id')) {
+      const atRunTime = report.violations.find((v) => v.check === 'context-owner' && v.spanId === after.spanId);
+      expect(atRunTime?.expected).toContain(`request ${after.expected} `);
+      expect(atRunTime?.actual).toContain(`request ${after.actual} `);
+    }
     for (const violation of report.violations) {
       expect(leakyTraces).toContain(violation.traceId);
       expect(violation.link).toBe(`${running().queryUrl}/trace/${violation.traceId}`);
@@ -190,14 +249,15 @@ describe('isotrace audit against a real Jaeger', () => {
     }
   });
 
-  it('a service Jaeger has never seen: 0 traces, exit 0', async () => {
+  it('a service Jaeger has never seen: nothing audited, exit 3, never a pass', async () => {
     const result = await audit(running(), `audit-cli-nobody-${run}`, '--json');
 
-    expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, traces: 0, requests: 0, toolSpans: 0 });
+    expect(result.code).toBe(3);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, status: 'nothing-audited', traces: 0, requests: 0, toolSpans: 0 });
+    expect(result.stderr).toContain(`isotrace audit: nothing audited: Jaeger has no traces of service 'audit-cli-nobody-${run}'`);
   });
 
-  it('--since 1s, once every span is older than that: 0 traces, exit 0', async () => {
+  it('--since 1s, once every span is older than that: nothing audited, exit 3', async () => {
     // Let the newest span age past the window; the assertion is on what Jaeger returns, not on timing.
     const olderThanWindow = exportedAt + 1_500 - Date.now();
     if (olderThanWindow > 0) await new Promise((resolve) => setTimeout(resolve, olderThanWindow));
@@ -205,8 +265,8 @@ describe('isotrace audit against a real Jaeger', () => {
     const leaky = await audit(running(), leakyService, '--since', '1s', '--json');
     const everything = await audit(running(), leakyService, '--since', '1h', '--json');
 
-    expect(leaky.code).toBe(0);
-    expect(JSON.parse(leaky.stdout)).toMatchObject({ ok: true, traces: 0 });
+    expect(leaky.code).toBe(3);
+    expect(JSON.parse(leaky.stdout)).toMatchObject({ ok: false, status: 'nothing-audited', traces: 0 });
     expect(everything.code).toBe(1);
     expect(JSON.parse(everything.stdout)).toMatchObject({ traces: REQUESTS });
   });

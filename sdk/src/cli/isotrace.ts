@@ -6,7 +6,13 @@ const io = { out: (line: string) => console.log(line), err: (line: string) => co
 const [command, ...args] = process.argv.slice(2);
 
 if (command === 'audit') {
-  process.exitCode = await auditCommand(args, io);
+  try {
+    process.exitCode = await auditCommand(args, io);
+  } catch (error) {
+    // An uncaught error would exit 1, which means "violations found"; a crash means the audit did not run.
+    io.err(`isotrace audit: internal error, nothing was audited: ${(error as Error).stack ?? String(error)}`);
+    process.exitCode = EXIT.usage;
+  }
 } else if (command === '--help' || command === '-h') {
   io.out(AUDIT_USAGE);
   process.exitCode = EXIT.clean;

@@ -3,11 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { withRequestContext } from 'isotrace';
-import { auditSpans, expectNoCrossRequestLeakage, type IsolationViolation } from 'isotrace/testing';
+import { auditSpans, expectNoCrossRequestLeakage, useTestTracing, type IsolationViolation } from 'isotrace/testing';
 import { createToolSystem, Tool, type ToolDispatcher } from 'isotrace/tools';
 import { createRandom, delay, testSeed } from '../../helpers/random.ts';
 import { Echo, onlySpan, requestSpanOf, HandleReader } from '../tools/tool-test-helpers.ts';
-import { useTestTracing } from '../../helpers/tracing.ts';
 
 const kit = useTestTracing();
 
@@ -53,7 +52,7 @@ describe('auditSpans on exported tool spans', () => {
     expect(report, `seed ${seed}`).toMatchObject({ ok: true, requests: 40, traces: 40, toolSpans: 120 });
   });
 
-  it('reports the tool spans of a system borrowed by another tenant’s request as ancestry violations, plus the recorded run-time ones', async () => {
+  it('reports the tool spans of a system borrowed by another tenant’s request as ancestry violations, plus the recorded run-time ones, with expected and actual meaning the same in both', async () => {
     const { system, owner } = await withRequestContext(A, (owner) => ({ system: createToolSystem([Echo]), owner }));
     const borrower = await withRequestContext(B, async (borrower) => {
       await system.dispatcher.execute('echo');
@@ -68,11 +67,14 @@ describe('auditSpans on exported tool spans', () => {
     const report = auditSpans(kit.spans());
     expect(report.ok).toBe(false);
     const ofToolSpan = violationsOf(report.violations, span.spanContext().spanId);
+    // One meaning for both kinds: expected = the request the span belongs to (the owner), actual = the request it ran inside.
     expect(ofToolSpan).toEqual(
       expect.arrayContaining([
-        ['ancestry.request_id', borrower.requestId, owner.requestId],
-        ['ancestry.tenant_id', 'tenant-b', 'tenant-a'],
-        ['ancestry.user_id', 'user-b', 'user-a'],
+        ['ancestry.request_id', owner.requestId, borrower.requestId],
+        ['ancestry.tenant_id', 'tenant-a', 'tenant-b'],
+        ['ancestry.user_id', 'user-a', 'user-b'],
+        ['context-owner', `request ${owner.requestId} (tenant tenant-a, user user-a)`, `request ${borrower.requestId} (tenant tenant-b, user user-b)`],
+        ['shared-state', 'tenant-a/user-a', 'tenant-b/user-b'],
       ]),
     );
     expect(report.violationsByCheck).toEqual({
@@ -97,7 +99,8 @@ describe('auditSpans on exported tool spans', () => {
     });
     const report = auditSpans(kit.spans());
     expect(report.violationsByCheck).toEqual({ 'ancestry.request_id': 1, 'context-owner': 1 });
-    expect(report.violations.find((v) => v.check === 'ancestry.request_id')).toMatchObject({ expected: ids.borrower, actual: ids.owner });
+    expect(report.violations.find((v) => v.check === 'ancestry.request_id')).toMatchObject({ expected: ids.owner, actual: ids.borrower });
+    expect(report.violations.find((v) => v.check === 'context-owner')).toMatchObject({ expected: expect.stringContaining(ids.owner), actual: expect.stringContaining(ids.borrower) });
   });
 
   it('reports a SharedState handle used by another tenant’s tool as a recorded shared-state violation (no ancestry violation)', async () => {
@@ -122,14 +125,18 @@ describe('auditSpans on exported tool spans', () => {
     expect(report.violations).toEqual([expect.objectContaining({ check: 'context-owner', spanName: 'request-b', spanId: requestSpanOf(kit, borrowerId).spanContext().spanId })]);
   });
 
-  it('reports a tool span moved into another trace by its recorded trace violations (its parent is not among the spans)', async () => {
+  it('reports a tool span moved into another trace by its recorded trace violation and as missing its request span (its parent is not among the spans)', async () => {
     const foreign = trace.wrapSpanContext({ traceId: 'f'.repeat(32), spanId: 'e'.repeat(16), traceFlags: TraceFlags.SAMPLED });
     await withRequestContext(A, async () => {
       const { dispatcher } = createToolSystem([Echo]);
       await context.with(trace.setSpan(context.active(), foreign), () => dispatcher.execute('echo'));
     });
     const report = auditSpans(kit.spans());
-    expect(report.violationsByCheck).toEqual({ trace: 1 });
+    expect(report.violationsByCheck).toEqual({ trace: 1, 'missing-request-span': 1 });
+    expect(report.violations.find((v) => v.check === 'missing-request-span')).toMatchObject({
+      spanName: 'execute_tool echo',
+      actual: `no request span: span ${'e'.repeat(16)} above it is not in the trace (dropped, unsampled or not exported)`,
+    });
     expect(report.traces).toBe(2);
   });
 });

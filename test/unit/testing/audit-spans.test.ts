@@ -38,25 +38,36 @@ describe('auditSpans', () => {
     expect(report).toMatchObject({ spans: 3, traces: 1, requests: 1, toolSpans: 0 });
   });
 
-  it('reports a child whose tenant differs from its request ancestor, with expected and actual', () => {
+  it('reports a child whose tenant differs from its request ancestor: expected is what the span carries, actual the request it ran inside', () => {
     const report = auditSpans([requestSpan('s1', r1), childSpan('s2', 's1', { ...r1, tenantId: 't2' })]);
     expect(report.ok).toBe(false);
-    expect(report.violations).toEqual([{ check: 'ancestry.tenant_id', traceId: TRACE, spanId: 's2', spanName: 'child s2', expected: 't1', actual: 't2' }]);
+    expect(report.violations).toEqual([
+      {
+        check: 'ancestry.tenant_id',
+        traceId: TRACE,
+        spanId: 's2',
+        spanName: 'child s2',
+        expected: 't2',
+        actual: 't1',
+        spanIdentity: { requestId: 'r1', tenantId: 't2', userId: 'u1' },
+        ranInside: { requestId: 'r1', tenantId: 't1', userId: 'u1', spanId: 's1' },
+      },
+    ]);
     expect(report.violationsByCheck).toEqual({ 'ancestry.tenant_id': 1 });
   });
 
   it('compares a deep descendant with its nearest request ancestor, through plain spans', () => {
     const report = auditSpans([requestSpan('s1', r1), childSpan('s2', 's1', r1), childSpan('s3', 's2', { ...r1, requestId: 'r-other', userId: 'u9' })]);
     expect(report.violations.map((v) => [v.check, v.spanId, v.expected, v.actual]).sort()).toEqual([
-      ['ancestry.request_id', 's3', 'r1', 'r-other'],
-      ['ancestry.user_id', 's3', 'u1', 'u9'],
+      ['ancestry.request_id', 's3', 'r-other', 'r1'],
+      ['ancestry.user_id', 's3', 'u9', 'u1'],
     ]);
   });
 
   it('reports a child that lacks the identity attributes', () => {
     const report = auditSpans([requestSpan('s1', r1), childSpan('s2', 's1', { requestId: 'r1', tenantId: 't1' })]);
     expect(report.violations).toHaveLength(1);
-    expect(report.violations[0]).toMatchObject({ check: 'ancestry.user_id', spanId: 's2', expected: 'u1' });
+    expect(report.violations[0]).toMatchObject({ check: 'ancestry.user_id', spanId: 's2', expected: '(missing)', actual: 'u1' });
   });
 
   it('treats a nested request span as the owner of its own subtree', () => {
@@ -71,20 +82,74 @@ describe('auditSpans', () => {
 
     const leaked = auditSpans([requestSpan('s1', r1), requestSpan('s2', r2, 's1'), childSpan('s3', 's2', r1)]);
     expect(leaked.violations.map((v) => [v.check, v.expected, v.actual]).sort()).toEqual([
-      ['ancestry.request_id', 'r2', 'r1'],
-      ['ancestry.tenant_id', 't2', 't1'],
-      ['ancestry.user_id', 'u2', 'u1'],
+      ['ancestry.request_id', 'r1', 'r2'],
+      ['ancestry.tenant_id', 't1', 't2'],
+      ['ancestry.user_id', 'u1', 'u2'],
     ]);
   });
 
-  it('does not compare a span whose parent is absent (a remote caller) or that has no parent', () => {
-    const report = auditSpans([requestSpan('s1', r1), childSpan('s2', 'not-here', r2), childSpan('s3', undefined, r2)]);
-    expect(report.ok).toBe(true);
+  it('reports a span carrying identity whose request span is missing: its parent is not among the spans (dropped, unsampled, not exported)', () => {
+    const report = auditSpans([requestSpan('s1', r1), childSpan('s2', 'not-here', r2), childSpan('s3', 's2', r2)]);
+    expect(report.ok).toBe(false);
+    expect(report.violations.map((v) => [v.check, v.spanId, v.expected, v.actual])).toEqual([
+      ['missing-request-span', 's2', 'request r2 (tenant t2, user u2)', 'no request span: span not-here above it is not in the trace (dropped, unsampled or not exported)'],
+      ['missing-request-span', 's3', 'request r2 (tenant t2, user u2)', 'no request span: span not-here above it is not in the trace (dropped, unsampled or not exported)'],
+    ]);
+  });
+
+  it('reports a span carrying identity in a trace with no request span at all, or as a root', () => {
+    const noRequest = auditSpans([childSpan('s2', undefined, r2), childSpan('s3', 's2', { tenantId: 't2' })]);
+    expect(noRequest.violationsByCheck).toEqual({ 'missing-request-span': 2 });
+    expect(noRequest.violations[0]).toMatchObject({ spanId: 's2', actual: 'no request span: its trace has none above it', spanIdentity: { requestId: 'r2', tenantId: 't2', userId: 'u2' } });
+  });
+
+  it('reports parent links that loop as missing the request span, without hanging', () => {
+    const report = auditSpans([childSpan('s2', 's3', r1), childSpan('s3', 's2', r1), childSpan('s4', 's4', r1)]);
+    expect(report.violations.map((v) => [v.check, v.spanId, v.actual])).toEqual([
+      ['missing-request-span', 's2', 'no request span: its parent links form a loop'],
+      ['missing-request-span', 's3', 'no request span: its parent links form a loop'],
+      ['missing-request-span', 's4', 'no request span: its parent links form a loop'],
+    ]);
+  });
+
+  it('leaves spans without isotrace identity and without a request span alone (another library or service)', () => {
+    const plain = childSpan('s2', 'remote', {}, { attributes: { 'http.method': 'GET' } });
+    const userOnly = childSpan('s3', undefined, { userId: 'u1' });
+    expect(auditSpans([plain, userOnly])).toMatchObject({ ok: true, spans: 2 });
+  });
+
+  it('counts isotrace.request_span given as the string "true" (other SDKs, transformed data) as a request span', () => {
+    const stringMarker: AuditSpan = { ...requestSpan('s1', r1), attributes: { ...requestSpan('s1', r1).attributes, 'isotrace.request_span': 'true' } };
+    const clean = auditSpans([stringMarker, childSpan('s2', 's1', r1)]);
+    expect(clean).toMatchObject({ ok: true, requests: 1 });
+    const leaked = auditSpans([stringMarker, childSpan('s2', 's1', r2)]);
+    expect(leaked.violationsByCheck).toEqual({ 'ancestry.request_id': 1, 'ancestry.tenant_id': 1, 'ancestry.user_id': 1 });
   });
 
   it('matches parents within the same trace only', () => {
     const otherTrace: AuditSpan = { ...childSpan('s2', 's1', r2), traceId: 'b'.repeat(32) };
-    expect(auditSpans([requestSpan('s1', r1), otherTrace]).ok).toBe(true);
+    expect(auditSpans([requestSpan('s1', r1), otherTrace]).violations).toEqual([expect.objectContaining({ check: 'missing-request-span', traceId: 'b'.repeat(32), spanId: 's2' })]);
+  });
+
+  it('reports two spans of one trace with the same span id, once per duplicate', () => {
+    const report = auditSpans([requestSpan('s1', r1), childSpan('s2', 's1', r1), { ...childSpan('s2', 's1', r1), name: 'impostor' }]);
+    expect(report.violations).toEqual([
+      expect.objectContaining({ check: 'duplicate-span-id', spanId: 's2', spanName: 'impostor', expected: `one span with id s2 in trace ${TRACE}`, actual: "spans 'child s2' and 'impostor' both have it" }),
+    ]);
+  });
+
+  it('audits a 20,000-span chain: the leak at its bottom is found against the request span at its top', () => {
+    const depth = 20_000;
+    const chain = [requestSpan('c0', r1)];
+    for (let i = 1; i < depth; i++) chain.push(childSpan(`c${i}`, `c${i - 1}`, i === depth - 1 ? r2 : r1));
+    // Deepest first: the walk from the first span climbs the whole chain.
+    const report = auditSpans(chain.reverse());
+    expect(report).toMatchObject({ spans: depth, requests: 1 });
+    expect(report.violations.map((v) => [v.check, v.spanId, v.actual])).toEqual([
+      ['ancestry.request_id', `c${depth - 1}`, 'r1'],
+      ['ancestry.tenant_id', `c${depth - 1}`, 't1'],
+      ['ancestry.user_id', `c${depth - 1}`, 'u1'],
+    ]);
   });
 
   it('reports a span carrying an isolation_violation event with its check, expected and actual', () => {

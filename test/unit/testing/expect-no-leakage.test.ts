@@ -42,8 +42,9 @@ describe('expectNoCrossRequestLeakage', () => {
     expect(error.message).toContain(TRACE);
     expect(error.message).toContain('db.query');
     expect(error.message).toContain('ancestry.tenant_id');
-    expect(error.message).toMatch(/expected t1\b/);
-    expect(error.message).toMatch(/actual t-intruder\b/);
+    // expected: what the span carries (the request it belongs to); actual: the request it ran inside.
+    expect(error.message).toMatch(/expected t-intruder\b/);
+    expect(error.message).toMatch(/actual t1\b/);
   });
 
   it('throws when there are no request spans at all, so a run whose spans never arrived cannot pass', () => {
