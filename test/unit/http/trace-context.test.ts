@@ -63,7 +63,7 @@ describe('a valid inbound traceparent', () => {
     expect(parseTraceHeader(response.headers['traceresponse'])).toEqual({ version: '00', traceId: TRACE_ID, spanId: span.spanContext().spanId, flags: '01' });
   });
 
-  it('with flags 00 is continued but not sampled: the span is not exported and traceresponse says 00', async () => {
+  it('with flags 00 is continued but not sampled: the span is unsampled (never exported) and traceresponse says 00', async () => {
     const unsampled = await send([['traceparent', `00-${TRACE_ID}-${PARENT_ID}-00`]]);
     expect(unsampled.status).toBe(200);
     expect(unsampled.json()).toEqual({ traceId: TRACE_ID });
