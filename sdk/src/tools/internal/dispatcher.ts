@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { context, SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { AUDIT } from '../../audit/internal/attributes.js';
 import { auditToolBoundary } from '../../audit/internal/runtime-audit.js';
 import type { RuntimeCheck } from '../../audit/types.js';
@@ -40,10 +41,25 @@ export class Dispatcher implements ToolDispatcher {
   }
 
   async execute<R = unknown>(name: string, args?: unknown, options: ExecuteOptions = {}): Promise<R> {
-    const { callId = `call_${randomUUID()}`, signal } = checkedOptions(options);
+    return this.#execute<R>(name, args, checkedOptions(options), undefined);
+  }
+
+  /**
+   * Internal (the framework adapters): runs the call inside `span`, the framework's own
+   * `execute_tool` span for this very call, instead of starting a second one (the GenAI
+   * conventions want one span per call). The span gets isotrace's attributes and audits; its
+   * owner ends it and records the exception, so this call never ends it. Like execute(), it
+   * invokes the tool before it returns: an adapter that must hand its framework a stream
+   * synchronously can tell a streaming tool by what the tool returned.
+   */
+  async executeInSpan<R = unknown>(span: Span, name: string, args?: unknown, options: ExecuteOptions = {}): Promise<R> {
+    return this.#execute<R>(name, args, checkedOptions(options), span);
+  }
+
+  async #execute<R>(name: string, args: unknown, { callId = `call_${randomUUID()}`, signal }: ExecuteOptions, borrowed: Span | undefined): Promise<R> {
     const { tracer } = getRuntime('dispatcher.execute()');
     const tool = this.#tools.get(name);
-    const span = tracer.startSpan(`execute_tool ${name}`, { kind: SpanKind.INTERNAL, attributes: this.#attributes(name, tool, callId) });
+    const span = borrowed ? this.#enrich(borrowed, name, tool, callId) : tracer.startSpan(`execute_tool ${name}`, { kind: SpanKind.INTERNAL, attributes: this.#attributes(name, tool, callId) });
     const toolContext = trace.setSpan(context.active(), span);
     return context.with(toolContext, async () => {
       let streaming = false;
@@ -53,8 +69,9 @@ export class Dispatcher implements ToolDispatcher {
         if (this.#recording.recordToolArguments) this.#record(span, 'gen_ai.tool.call.arguments', args, { toolName: name, kind: 'arguments' });
         // Audited and recorded first: an aborted call is still a call of this request.
         signal?.throwIfAborted();
+        // Invoked before the first await (executeInSpan() promises it).
         const result = await tool.run(args, new ToolCallImpl(callId, this.#owner, signal));
-        const stream = traceStream(result, this.#streamScope(toolContext, span, failedAtStart));
+        const stream = traceStream(result, this.#streamScope(toolContext, span, failedAtStart, borrowed !== undefined));
         if (stream !== undefined) {
           // The call goes on while the caller consumes the stream: the span ends with the consumption.
           streaming = true;
@@ -64,10 +81,10 @@ export class Dispatcher implements ToolDispatcher {
         if (this.#recording.recordToolArguments) this.#record(span, 'gen_ai.tool.call.result', result, { toolName: name, kind: 'result' });
         return result as R;
       } catch (error) {
-        recordError(span, error);
+        recordFailure(span, error, borrowed !== undefined);
         throw error;
       } finally {
-        if (!streaming) span.end();
+        if (!streaming && !borrowed) span.end();
       }
     });
   }
@@ -77,7 +94,7 @@ export class Dispatcher implements ToolDispatcher {
    * stream, and the end-of-call audits in the consumer's context (a stream handed to another
    * request is a leak). Values are not recorded as the result: that would hold the whole stream.
    */
-  #streamScope(toolContext: Context, span: Span, failedAtStart: ReadonlySet<RuntimeCheck>): StreamScope {
+  #streamScope(toolContext: Context, span: Span, failedAtStart: ReadonlySet<RuntimeCheck>, borrowed: boolean): StreamScope {
     let ended = false;
     return {
       context: toolContext,
@@ -88,13 +105,13 @@ export class Dispatcher implements ToolDispatcher {
         try {
           span.setAttribute('isotrace.stream.outcome', outcome);
           span.setAttribute('isotrace.stream.items', itemCount);
-          if (outcome === 'failed') recordError(span, error);
+          if (outcome === 'failed') recordFailure(span, error, borrowed);
           auditToolBoundary(this.#owner, span, failedAtStart);
         } catch (violation) {
-          recordError(span, violation);
+          recordFailure(span, violation, borrowed);
           throw violation;
         } finally {
-          span.end();
+          if (!borrowed) span.end();
         }
       },
     };
@@ -110,15 +127,22 @@ export class Dispatcher implements ToolDispatcher {
     // Everything but the call id is the same for every call of a tool: copy it and fill the id in its place.
     const attributes = { ...(this.#templates.get(name) ?? this.#template(name, tool)) };
     attributes['gen_ai.tool.call.id'] = callId;
-    const owner = this.#owner;
-    if (requestContextOf(context.active()) !== owner) {
-      attributes[ATTR.requestId] = owner.requestId;
-      attributes[ATTR.correlationId] = owner.correlationId;
-      attributes[ATTR.tenantId] = owner.tenantId;
-      attributes[ATTR.userId] = owner.userId;
-      if (owner.jobId !== undefined) attributes[ATTR.jobId] = owner.jobId;
-    }
+    if (requestContextOf(context.active()) !== this.#owner) Object.assign(attributes, identityAttributes(this.#owner));
     return attributes;
+  }
+
+  /**
+   * A framework's span made this call's tool span: the GenAI attributes, the registry id and the
+   * owner's identity always (its tracer may not stamp it). A violation already recorded on it
+   * stays: only a span without an audit result is marked `pass`.
+   */
+  #enrich(span: Span, name: string, tool: Tool | undefined, callId: string): Span {
+    const attributes = { ...(this.#templates.get(name) ?? this.#template(name, tool)) };
+    attributes['gen_ai.tool.call.id'] = callId;
+    if ((span as Partial<ReadableSpan>).attributes?.[AUDIT.result] !== undefined) delete attributes[AUDIT.result];
+    Object.assign(attributes, identityAttributes(this.#owner));
+    span.setAttributes(attributes);
+    return span;
   }
 
   #template(name: string, tool: Tool | undefined): Attributes {
@@ -153,6 +177,28 @@ export class Dispatcher implements ToolDispatcher {
     }
     span.setAttribute(attribute, truncate(toText(shown)));
   }
+}
+
+/** The request identity attributes of `owner`. */
+function identityAttributes(owner: RequestContextImpl): Attributes {
+  const attributes: Attributes = {
+    [ATTR.requestId]: owner.requestId,
+    [ATTR.correlationId]: owner.correlationId,
+    [ATTR.tenantId]: owner.tenantId,
+    [ATTR.userId]: owner.userId,
+  };
+  if (owner.jobId !== undefined) attributes[ATTR.jobId] = owner.jobId;
+  return attributes;
+}
+
+/**
+ * Records a failed call. On a framework's span only `error.type` and the status: its owner
+ * records the exception itself, and two exception events would read as two failures.
+ */
+function recordFailure(span: Span, error: unknown, borrowed: boolean): void {
+  if (!borrowed) return recordError(span, error);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  span.setAttribute('error.type', error instanceof Error ? error.name || 'Error' : 'Error');
 }
 
 /** The caller's options, checked: a wrong type is a bug in the caller, so the call rejects before any span. */
