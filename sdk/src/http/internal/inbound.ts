@@ -143,7 +143,7 @@ function untilResponded(req: IncomingMessage, res: ServerResponse, run: () => un
 }
 
 /** The response's side of the SERVER span, per the HTTP semantic conventions. */
-function recordOutcome(span: Span, req: IncomingMessage, res: ServerResponse, outcome: { threw: boolean; route: string | undefined; nameByRoute: boolean }): void {
+export function recordOutcome(span: Span, req: IncomingMessage, res: ServerResponse, outcome: { threw: boolean; route: string | undefined; nameByRoute: boolean }): void {
   // No status line went out on a connection closed before headers: a status code here would be made up.
   if (res.headersSent) span.setAttribute('http.response.status_code', res.statusCode);
   if (outcome.route !== undefined) {
@@ -170,13 +170,13 @@ function isTrusted<Req extends IncomingMessage>(options: HttpRequestContextOptio
 }
 
 /** Trace context always (W3C rules drop invalid values); baggage only from trusted peers. */
-function inboundContext(req: IncomingMessage, trusted: boolean): Context {
+export function inboundContext(req: IncomingMessage, trusted: boolean): Context {
   const withTrace = traceContext.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter);
   return trusted ? baggagePropagator.extract(withTrace, req.headers, defaultTextMapGetter) : withTrace;
 }
 
 /** A valid inbound correlation id: the header first, then (even from untrusted peers) the baggage entry. */
-function inboundCorrelationId(req: IncomingMessage, parent: Context): string | undefined {
+export function inboundCorrelationId(req: IncomingMessage, parent: Context): string | undefined {
   const header = req.headers['x-correlation-id'];
   if (typeof header === 'string' && CORRELATION_ID_PATTERN.test(header)) return header;
   const fromBaggage = (propagation.getBaggage(parent) ?? propagation.getBaggage(baggagePropagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter)))
@@ -200,7 +200,7 @@ function spanName<Req extends IncomingMessage>(options: HttpRequestContextOption
 }
 
 /** W3C Trace Context Level 2 `traceresponse`: version-traceid-spanid-flags of the server span. */
-function traceResponse({ traceId, spanId, traceFlags }: { traceId: string; spanId: string; traceFlags: number }): string {
+export function traceResponse({ traceId, spanId, traceFlags }: { traceId: string; spanId: string; traceFlags: number }): string {
   return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }
 
