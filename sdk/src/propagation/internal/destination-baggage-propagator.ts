@@ -139,7 +139,7 @@ const isIdentity = ([key]: [string, unknown]): boolean => IDENTITY_KEYS.has(key)
  * 180 members or 8 KiB. A trusted peer's baggage comes before isotrace's
  * identity entries, so a large one would push the identity out: move it first.
  */
-function identityFirst(ctx: Context): Context {
+export function identityFirst(ctx: Context): Context {
   const baggage = propagation.getBaggage(ctx);
   if (!baggage) return ctx;
   const entries = baggage.getAllEntries();
