@@ -38,8 +38,10 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const MAX_UPDATE_ATTEMPTS = 10_000;
 
 class CompareAndSetConflict extends Error {
-  constructor(readonly current: string | undefined) {
+  readonly current: string | undefined;
+  constructor(current: string | undefined) {
     super('compare-and-set conflict');
+    this.current = current;
   }
 }
 
