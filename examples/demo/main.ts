@@ -50,6 +50,8 @@ const tracing = await startTracing({
   endpoint: relay.url,
   propagateTo: [new URL(inventory.url).host],
   recordToolArguments: args['record-tool-arguments'],
+  // Staging settings: listeners added by one request and run in another are audited too (callback-owner).
+  auditCallbacks: true,
 });
 const agent = await createAgentService({ inventoryUrl: inventory.url, serviceSecret, plantLeak: args['plant-leak'] as 'global-registry' | undefined });
 

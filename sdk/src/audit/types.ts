@@ -1,5 +1,5 @@
 /** The run-time audit checks (ARCHITECTURE.md, "Isolation audits"). */
-export type RuntimeCheck = 'context-owner' | 'trace' | 'baggage' | 'shared-state' | 'callback-owner';
+export type RuntimeCheck = 'context-owner' | 'trace' | 'baggage' | 'shared-state' | 'callback-owner' | 'event-owner';
 
 /**
  * The after-the-fact checks: a span's identity against its nearest

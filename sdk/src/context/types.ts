@@ -33,6 +33,12 @@ export interface RequestContextInit {
   values?: Partial<RequestContextValues>;
   /** The request span's name; default `request`. */
   name?: string;
+  /**
+   * The conversation (chat session, thread) this request belongs to, when the
+   * app has one: `gen_ai.conversation.id` on the request span and on the
+   * request's agent and tool spans. Never generated.
+   */
+  conversationId?: string;
 }
 
 /**
@@ -46,6 +52,8 @@ export interface RequestContext {
   readonly tenantId: string;
   readonly userId: string;
   readonly jobId: string | undefined;
+  /** The init's `conversationId` (`gen_ai.conversation.id`), or undefined: never made up. */
+  readonly conversationId?: string | undefined;
   /** The trace id of the request span (32 hex). */
   readonly traceId: string;
   /** This request's tenant/user SharedState. */

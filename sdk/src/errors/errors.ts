@@ -31,6 +31,21 @@ export class TracingAlreadyStartedError extends IsotraceError {
   }
 }
 
+/**
+ * The OpenTelemetry setup cannot give request isolation: startTracing() found
+ * another setup already registered, or createIsotrace()'s attach() found a part
+ * missing from the host's. The message says what is missing and the line that
+ * adds it; `missing` names the parts (`span-processor`, `propagator`,
+ * `baggage`, `context-manager`, `instrumentations`, …).
+ */
+export class IsotraceSetupError extends IsotraceError {
+  readonly missing: readonly string[];
+  constructor(message: string, missing: readonly string[]) {
+    super(message);
+    this.missing = missing;
+  }
+}
+
 /** Thrown when a request API is used before startTracing() (or setupTestTracing()) ran. */
 export class TracingNotStartedError extends IsotraceError {
   constructor(what: string) {
@@ -78,6 +93,7 @@ const VIOLATION_HINTS: ReadonlyMap<string, string> = new Map([
   ['baggage', 'the active baggage does not carry this request’s identity; do not set isotrace baggage entries by hand'],
   ['shared-state', 'a SharedState handle of another tenant or user was used; use the current request’s ctx.sharedState'],
   ['callback-owner', 'a callback registered by another request ran here; bind callbacks with bindToRequest() where they are registered'],
+  ['event-owner', 'a progress event was emitted on another request’s event stream; call emitProgress() or getEventStream() inside each request and never keep a stream across requests'],
 ]);
 
 /**

@@ -31,6 +31,18 @@ export interface RedactInfo {
   kind: 'arguments' | 'result';
 }
 
+/** How the `callback-owner` check runs (TracingOptions.auditCallbacks). */
+export interface CallbackAuditOptions {
+  /**
+   * Share of the listeners added inside requests that are checked, 0–1;
+   * default 1. Decided when the listener is added: an unchecked listener costs
+   * nothing when it runs.
+   */
+  sampleRate?: number;
+  /** Keep where each checked listener was added, shown on the violation as `isotrace.audit.registered_at`; default false (true in the test kit). */
+  stacks?: boolean;
+}
+
 /** Options of startTracing(). Only serviceName is required. */
 export interface TracingOptions {
   /** `service.name` of every span. */
@@ -52,6 +64,15 @@ export interface TracingOptions {
   propagateTo?: PropagationTarget | readonly PropagationTarget[];
   /** Run-time audits record violations on spans (default) or also throw IsolationViolationError. */
   audit?: 'record' | 'throw';
+  /**
+   * The `callback-owner` check: a listener added by one request (EventEmitter
+   * `on`/`once`/`prependListener`…, EventTarget `addEventListener`, AbortSignal
+   * and streams included) that runs inside another request is a violation.
+   * Default off (`setupTestTracing()`: on, with stacks); `{ sampleRate }`
+   * bounds its cost in production. It patches the listener methods of
+   * EventEmitter.prototype and EventTarget.prototype while isotrace runs.
+   */
+  auditCallbacks?: boolean | CallbackAuditOptions;
   /** SharedState backend; default a new MemoryStore. */
   sharedStateStore?: SharedStateStore;
   /** Record tool arguments and results on tool spans (after `redact`); default false. */

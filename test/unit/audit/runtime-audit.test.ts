@@ -5,7 +5,7 @@ import { context, propagation, ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, 
 import { withRequestContext, type RequestContext } from 'isotrace';
 import { createToolSystem, Tool, type ToolSystem } from 'isotrace/tools';
 import { countsMoved, Echo, onlySpan, requestSpanOf, violationCounts, violationEvents, HandleReader } from '../tools/tool-test-helpers.ts';
-import { useTestTracing } from '../../helpers/tracing.ts';
+import { useTestTracing } from 'isotrace/testing';
 
 const kit = useTestTracing();
 

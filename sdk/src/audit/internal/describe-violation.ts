@@ -44,6 +44,8 @@ export function describeViolation(v: IsolationViolation): string {
       return `${span}: work of ${v.expected} ran inside ${v.actual}`;
     case 'callback-owner':
       return `${span}: a callback registered by ${v.expected} ran inside ${v.actual}`;
+    case 'event-owner':
+      return `${span}: a progress event for the connection of ${v.expected} was emitted inside ${v.actual} (not delivered)`;
     case 'trace':
       return `${span}: work of trace ${v.expected} ran inside trace ${v.actual}`;
     case 'baggage':

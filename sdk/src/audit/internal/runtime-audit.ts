@@ -1,7 +1,7 @@
-import { context, propagation, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { context, propagation, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { BAGGAGE } from '../../context/internal/keys.js';
 import type { RequestIdentity } from '../../context/internal/request-context.js';
-import { requestContextOf } from '../../context/internal/request-scope.js';
+import { requestContextOf } from '../../context/internal/active-request.js';
 import { IsolationViolationError } from '../../errors/errors.js';
 import type { SharedStateScope } from '../../shared-state/types.js';
 import { tryGetRuntime } from '../../tracing/internal/runtime.js';
@@ -85,13 +85,16 @@ export function auditOwner(owner: RequestIdentity): void {
  * Records a violation: `isotrace.audit.result=violation`, the
  * `isotrace.isolation_violation` event (once per distinct violation and span),
  * status ERROR, the `isotrace.isolation.violations` counter (every time);
- * throws in `audit: 'throw'` mode.
+ * throws in `audit: 'throw'` mode. `details` go on the event too (the
+ * `callback-owner` check's registration stack). `expected` is the request (trace, scope)
+ * the work belongs to and `actual` what it was found running inside, the
+ * same meaning auditSpans() gives them (IsolationViolation).
  */
-export function recordViolation(span: Span | undefined, check: RuntimeCheck, expected: string, actual: string): void {
+export function recordViolation(span: Span | undefined, check: RuntimeCheck, expected: string, actual: string, details?: Attributes): void {
   const runtime = tryGetRuntime();
   if (span?.isRecording() && !alreadyOn(span, check, expected, actual)) {
     span.setAttribute(AUDIT.result, 'violation');
-    span.addEvent(AUDIT.event, { [AUDIT.check]: check, [AUDIT.expected]: expected, [AUDIT.actual]: actual });
+    span.addEvent(AUDIT.event, { ...details, [AUDIT.check]: check, [AUDIT.expected]: expected, [AUDIT.actual]: actual });
     span.setStatus({ code: SpanStatusCode.ERROR, message: `isolation violation: ${check}` });
   }
   runtime?.violations.add(1, { [AUDIT.check]: check });
@@ -109,6 +112,7 @@ function alreadyOn(span: Span | undefined, check: string, expected: string, actu
   );
 }
 
-function describeRequest(request: Pick<RequestIdentity, 'requestId' | 'tenantId' | 'userId'>): string {
+/** `request <id> (tenant <t>, user <u>)`, as `context-owner` and `callback-owner` report a request. */
+export function describeRequest(request: Pick<RequestIdentity, 'requestId' | 'tenantId' | 'userId'>): string {
   return `request ${request.requestId} (tenant ${request.tenantId}, user ${request.userId})`;
 }

@@ -10,6 +10,8 @@ export interface RequestIdentity {
   userId: string;
   jobId: string | undefined;
   traceId: string;
+  /** `gen_ai.conversation.id` when the app gave one (not carried into snapshots). */
+  conversationId?: string | undefined;
 }
 
 /** The RequestContext bound by withRequestContext(); one instance per request. */
@@ -20,6 +22,7 @@ export class RequestContextImpl implements RequestContext {
   readonly userId: string;
   readonly jobId: string | undefined;
   readonly traceId: string;
+  readonly conversationId: string | undefined;
   readonly #values: Map<string, unknown>;
   readonly #store: SharedStateStore;
   readonly #onSharedStateAccess: SharedStateAccessHook | undefined;
@@ -33,6 +36,7 @@ export class RequestContextImpl implements RequestContext {
     this.userId = identity.userId;
     this.jobId = identity.jobId;
     this.traceId = identity.traceId;
+    this.conversationId = identity.conversationId;
     this.#values = new Map(values);
     this.#store = store;
     this.#onSharedStateAccess = onSharedStateAccess;

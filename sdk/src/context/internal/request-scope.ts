@@ -2,10 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { context, propagation, SpanStatusCode, trace, type Attributes, type Baggage, type BaggageEntry, type Context, type Link, type Span, type SpanKind } from '@opentelemetry/api';
 import { auditSharedStateAccess } from '../../audit/internal/runtime-audit.js';
 import { RequestContextMissingError } from '../../errors/errors.js';
+import { GEN_AI } from '../../tools/internal/gen-ai.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
 import type { RequestContext, RequestContextInit, RequestContextValues, ValueKey } from '../types.js';
+import { bindListenersToRequests, markBoundToRequest, type ListenerTarget } from './bind-listeners.js';
 import { ATTR, BAGGAGE, CORRELATION_ID_PATTERN, REQUEST_CONTEXT_KEY } from './keys.js';
+import { requestContextOf } from './active-request.js';
 import { RequestContextImpl } from './request-context.js';
+
+export { requestContextOf };
 
 /** How the edge adapters (HTTP, WebSocket, workers) shape a request span. */
 export interface RequestSpanOptions {
@@ -55,9 +60,10 @@ export async function runRequest<T>(
   attributes[ATTR.userId] = init.userId;
   attributes[ATTR.requestSpan] = true;
   if (init.jobId !== undefined) attributes[ATTR.jobId] = init.jobId;
+  if (init.conversationId !== undefined) attributes[GEN_AI.conversationId] = init.conversationId;
   const span = runtime.tracer.startSpan(init.name ?? 'request', { kind: spanOptions.kind, links: spanOptions.links, attributes }, parent);
   const ctx = new RequestContextImpl(
-    { requestId, correlationId, tenantId: init.tenantId, userId: init.userId, jobId: init.jobId, traceId: span.spanContext().traceId },
+    { requestId, correlationId, tenantId: init.tenantId, userId: init.userId, jobId: init.jobId, traceId: span.spanContext().traceId, conversationId: init.conversationId },
     init.values === undefined ? undefined : Object.entries(init.values),
     runtime.store,
     auditSharedStateAccess,
@@ -91,11 +97,6 @@ export function tryGetRequestContext(): RequestContext | undefined {
   return requestContextOf(context.active());
 }
 
-/** The request context stored in an OpenTelemetry context, if any. */
-export function requestContextOf(otelContext: Context): RequestContextImpl | undefined {
-  return otelContext.getValue(REQUEST_CONTEXT_KEY) as RequestContextImpl | undefined;
-}
-
 /**
  * A request-scoped value of the current request, or `fallback` when unset.
  * Throws RequestContextMissingError outside a request.
@@ -122,16 +123,31 @@ export function updateRequestContext(values: Partial<RequestContextValues>): Req
 
 /**
  * Binds `fn` to the current request, for callback and pooled APIs that run
- * callbacks outside the caller's async context.
+ * callbacks outside the caller's async context, or in another request's.
  * Throws RequestContextMissingError outside a request.
+ *
+ * Given an EventEmitter or EventTarget (a stream, socket, AbortSignal, an
+ * app-wide bus), binds every listener added to it from then on, inside a
+ * request, to the request that adds it: the listener runs as that request
+ * whoever emits (OpenTelemetry's `context.bind(ctx, emitter)`, per listener).
+ * Listeners added outside requests are left alone; this form may be called
+ * anywhere, and returns the emitter.
+ *
+ * ```ts
+ * bus.on('price', bindToRequest((price) => getSharedState().set('price', price)));
+ * const events = bindToRequest(new EventEmitter()); // module level: each listener keeps its request
+ * ```
  */
-export function bindToRequest<F extends (...args: never[]) => unknown>(fn: F): F {
+export function bindToRequest<F extends (...args: never[]) => unknown>(fn: F): F;
+export function bindToRequest<E extends ListenerTarget>(emitter: E): E;
+export function bindToRequest(target: ((...args: never[]) => unknown) | ListenerTarget): unknown {
+  if (typeof target !== 'function') return bindListenersToRequests(target);
   if (!tryGetRequestContext()) throw new RequestContextMissingError('bindToRequest()');
-  return context.bind(context.active(), fn);
+  return markBoundToRequest(context.bind(context.active(), target));
 }
 
 const REQUIRED_FIELDS = ['tenantId', 'userId'] as const;
-const OPTIONAL_FIELDS = ['jobId', 'requestId', 'correlationId', 'name'] as const;
+const OPTIONAL_FIELDS = ['jobId', 'requestId', 'correlationId', 'name', 'conversationId'] as const;
 
 function assertInit(init: RequestContextInit): void {
   if (init === null || typeof init !== 'object') throw new TypeError('withRequestContext(init, fn): init must be an object with tenantId and userId.');

@@ -5,7 +5,7 @@ import type { Tracing, TracingOptions } from '../../tracing/types.js';
 import { RecordedSpans } from './recorded-spans.js';
 import { ViolationReader } from './violation-reader.js';
 
-/** Options of setupTestTracing(): those of startTracing() but the exporter (always the kit's own); serviceName defaults to `isotrace-test`. */
+/** Options of setupTestTracing(): those of startTracing() but the exporter (always the kit's own); serviceName defaults to `isotrace-test`, auditCallbacks to `{ stacks: true }`. */
 export type TestTracingOptions = Partial<Omit<TracingOptions, 'exporter'>>;
 
 /** What setupTestTracing() returns. */
@@ -99,7 +99,7 @@ export async function setupTestTracing(options: TestTracingOptions = {}): Promis
   const recorded = new RecordedSpans();
   const violations = new ViolationReader();
   const tracing = await startTracingWith(
-    { serviceName: 'isotrace-test', ...options, exporter: recorded.exporter, metricReaders: [violations, ...(options.metricReaders ?? [])] },
+    { serviceName: 'isotrace-test', ...options, auditCallbacks: options.auditCallbacks ?? { stacks: true }, exporter: recorded.exporter, metricReaders: [violations, ...(options.metricReaders ?? [])] },
     'synchronous',
     [recorded.unsampled],
   );

@@ -1,46 +1,27 @@
-import { createRequire, syncBuiltinESMExports } from 'node:module';
-import { context, createContextKey, diag, logs, metrics, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { context, createContextKey, diag, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes, serviceInstanceIdDetector } from '@opentelemetry/resources';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { AlwaysOnSampler, BatchSpanProcessor, ConsoleSpanExporter, createAlwaysRecordSampler, ParentBasedSampler, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
-import { AUDIT } from '../../audit/internal/attributes.js';
-import { RequestAttributesProcessor } from '../../context/internal/request-attributes-processor.js';
-import { TracingAlreadyStartedError } from '../../errors/errors.js';
-import { DestinationBaggagePropagator, outboundPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
-import { PropagationPolicy } from '../../propagation/internal/propagation-policy.js';
-import { MemoryStore } from '../../shared-state/internal/memory-store.js';
+import { startCallbackAudit } from '../../audit/internal/callback-audit.js';
+import { IsotraceSetupError, TracingAlreadyStartedError } from '../../errors/errors.js';
+import { outboundPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
 import type { ExportStats, Tracing, TracingOptions } from '../types.js';
-import { reportOnce } from './report.js';
 import { ExportAgents } from './export-agents.js';
-import { RequestsInFlight } from './requests-in-flight.js';
-import { runningRuntime, setRuntime, stopRuntime, tryGetRuntime } from './runtime.js';
+import { activateRuntime, createIsotraceParts, patchBuiltinHttpForEsm, unpatchInstrumentations } from './isotrace-parts.js';
+import { disableGlobals, isGlobalContextManager, registeredGlobals, type OtelGlobal } from './otel-globals.js';
+import { runningRuntime, stopRuntime } from './runtime.js';
 import { StoppableSampler } from './stoppable-sampler.js';
 import { ExportAccounting } from './export-accounting.js';
 import { SynchronousExportProcessor } from './synchronous-export-processor.js';
 import { validateOptions } from './validate-options.js';
+import { withinTimeout } from './within-timeout.js';
 import { ISOTRACE_SCOPE, ISOTRACE_VERSION } from '../../version.js';
 
 const DEFAULT_FLUSH_TIMEOUT_MS = 5000;
-
-// One set per process, enabled while isotrace runs. Not request data: OpenTelemetry's own patches.
-// A second HttpInstrumentation could never patch node:http again (the shared require hook fires once
-// per module), so a restarted isotrace re-enables these instead of making new ones.
-let httpInstrumentations: [HttpInstrumentation, UndiciInstrumentation] | undefined;
-
-/** The outbound instrumentations, their hooks pointed at this run's baggage propagator (it decides per request where baggage may go). */
-function outboundInstrumentations(baggage: DestinationBaggagePropagator): [HttpInstrumentation, UndiciInstrumentation] {
-  httpInstrumentations ??= [new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }), new UndiciInstrumentation()];
-  const [http, undici] = httpInstrumentations;
-  http.setConfig({ disableIncomingRequestInstrumentation: true, ...baggage.httpHooks() });
-  undici.setConfig(baggage.undiciHooks());
-  return httpInstrumentations;
-}
 
 /** How spans leave the process: batched (production) or synchronously as each ends (tests). */
 export type ExportMode = 'batch' | 'synchronous';
@@ -50,9 +31,12 @@ export type ExportMode = 'batch' | 'synchronous';
  * W3C traceparent and baggage propagation, the request-identity span
  * processor, and a batch processor in front of the chosen exporter.
  *
- * Rejects with TypeError naming a bad or unknown option, and with
+ * Rejects with TypeError naming a bad or unknown option, with
  * TracingAlreadyStartedError when isotrace already runs (it may start again
- * after shutdown()).
+ * after shutdown()), and with IsotraceSetupError when another OpenTelemetry
+ * setup already registered a tracer provider, propagator or context manager:
+ * plug isotrace into that setup with createIsotrace() from 'isotrace/otel'.
+ * Its shutdown unregisters only the globals it registered itself.
  *
  * ```ts
  * const tracing = await startTracing({ serviceName: 'agent-api', propagateTo: ['inventory.internal'] });
@@ -73,13 +57,12 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
 export async function startTracingWith(options: TracingOptions, mode: ExportMode, observers: readonly SpanProcessor[] = []): Promise<Tracing> {
   validateOptions(options);
   if (runningRuntime()) throw new TracingAlreadyStartedError();
-  // A runtime shut down earlier still serves the requests that use it; it is retired once this one is in place.
-  const replaced = tryGetRuntime();
+  rejectForeignSetup();
+  // What this run registers, and so what its shutdown unregisters: never a global someone else registered first.
+  const registeredBefore = registeredGlobals();
 
   const flushTimeoutMs = options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
-  const propagateTo = [options.propagateTo ?? []].flat();
-  const propagationPolicy = new PropagationPolicy(propagateTo);
-  const baggagePropagator = new DestinationBaggagePropagator(propagationPolicy);
+  const parts = createIsotraceParts(options);
   const accounting = new ExportAccounting();
   const agents = new ExportAgents();
   const chosen = createExporter(options, flushTimeoutMs, agents);
@@ -87,12 +70,12 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
   const exportProcessor: SpanProcessor | undefined = exporter && accounting.wrapProcessor(mode === 'synchronous'
     ? new SynchronousExportProcessor(exporter)
     : new BatchSpanProcessor({ exporter, maxQueueSize: options.maxQueueSize ?? 2048, exportTimeoutMillis: flushTimeoutMs }));
-  const processors: SpanProcessor[] = [new RequestAttributesProcessor(), ...(exportProcessor ? [exportProcessor] : []), ...observers];
+  const processors: SpanProcessor[] = [parts.requestAttributes, ...(exportProcessor ? [exportProcessor] : []), ...observers];
 
   const resource = defaultResource()
     .merge(detectResources({ detectors: [envDetector, hostDetector, osDetector, processDetector, serviceInstanceIdDetector] }))
     .merge(resourceFromAttributes({ 'service.name': options.serviceName }));
-  const instrumentations = options.instrumentHttp === false ? [] : outboundInstrumentations(baggagePropagator);
+  const { instrumentations } = parts;
   // Unsampled spans are still recorded (never exported): an outbound CLIENT span must
   // say where it goes for baggage to reach the propagateTo targets of unsampled requests.
   // Stopped at shutdown: nothing is recorded after it, but requests keep valid trace ids.
@@ -103,7 +86,7 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
     sampler,
     // null keeps the one already registered: NodeSDK skips registration for null, though its type leaves null out.
     contextManager: contextManagerToRegister() as AsyncLocalStorageContextManager,
-    textMapPropagator: outboundPropagator(baggagePropagator),
+    textMapPropagator: outboundPropagator(parts.baggage),
     spanProcessors: processors,
     logRecordProcessors: [],
     metricReaders: options.metricReaders ?? defaultMetricReaders(options, flushTimeoutMs, agents),
@@ -115,36 +98,15 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
   for (const instrumentation of instrumentations) instrumentation.enable();
   if (options.instrumentHttp !== false) patchBuiltinHttpForEsm();
 
-  const ownStore = options.sharedStateStore ? undefined : new MemoryStore();
-  const storeRecipe = options.sharedStateStore?.workerRecipe?.();
-  const requests = new RequestsInFlight();
-  setRuntime({
-    serviceName: options.serviceName,
+  activateRuntime(options, parts, {
     tracer: trace.getTracer(ISOTRACE_SCOPE, ISOTRACE_VERSION),
-    store: options.sharedStateStore ?? ownStore!,
-    audit: options.audit ?? 'record',
-    propagateTo,
-    recordToolArguments: options.recordToolArguments ?? false,
-    redact: options.redact,
-    violations: metrics.getMeter('isotrace').createCounter(AUDIT.metric, { description: 'Run-time isolation audit failures, by check.' }),
     resource,
     exportSpans: (spans) => {
       for (const span of spans) exportProcessor?.onEnd(span);
     },
-    workerSettings: {
-      serviceName: options.serviceName,
-      audit: options.audit ?? 'record',
-      recordToolArguments: (options.recordToolArguments ?? false) && options.redact === undefined,
-      propagateTo: propagationPolicy.toPortable(),
-      ...(storeRecipe ? { store: storeRecipe } : {}),
-    },
-    requests,
-    retire: () => {
-      // Requests after shutdown() used the own store too: it is closed only when a restart replaces it and they are done.
-      requests.whenIdle().then(() => ownStore?.close()).catch((error: unknown) => reportOnce('store-close-failed', 'could not close the SharedState store of a stopped isotrace.', error));
-    },
   });
-  replaced?.retire?.();
+  const ownGlobals = difference(registeredGlobals(), registeredBefore);
+  const stopCallbackAudit = startCallbackAudit(options.auditCallbacks);
 
   let stopping: Promise<void> | undefined;
   return {
@@ -156,6 +118,7 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
         // Requests in flight, and requests after shutdown, keep running (context, SharedState, tools)
         // without telemetry: from here on no span is recorded, and those still open are dropped when they end (counted).
         sampler.stop();
+        stopCallbackAudit();
         await withinTimeout(sdk.shutdown(), flushTimeoutMs, 'shutdown()');
         // Exports still unanswered (a hung or trickling collector) were given up on: their sockets must not keep the process alive.
         agents.close();
@@ -165,12 +128,11 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
         // get traceparent and CLIENT spans from the stopped provider.
         unpatchInstrumentations(instrumentations);
         stopRuntime();
-        // The context manager stays registered (requests still run in their context); the rest is
-        // unregistered so a restart can register its own.
-        trace.disable();
-        propagation.disable();
-        metrics.disable();
-        logs.disable();
+        // The context manager stays registered (requests still run in their context); the rest of what
+        // this run registered is unregistered so a restart can register its own. Globals registered
+        // by someone else (a meter provider the service set up itself) stay.
+        ownGlobals.delete('context');
+        disableGlobals(ownGlobals);
       })();
       return stopping;
     },
@@ -185,29 +147,29 @@ function reportLosses({ ended, dropped, failed }: ExportStats): void {
 }
 
 /**
- * The HTTP instrumentation patches node:http when it is required; ESM imports
- * bypass require, and modules loaded before startTracing() were never hooked.
- * Requiring the builtins here applies the patch to their shared exports, and
- * syncing the ESM view makes `import { request } from 'node:http'` see it too.
+ * Rejects when another OpenTelemetry setup (NodeSDK, auto-instrumentations,
+ * Sentry, …) already registered a tracer provider, propagator or context
+ * manager: isotrace could register none of its own, and would half-work (spans
+ * without identity, identity baggage to every host). createIsotrace() plugs
+ * isotrace into that setup instead.
  */
-function patchBuiltinHttpForEsm(): void {
-  const require = createRequire(import.meta.url);
-  require('node:http');
-  require('node:https');
-  syncBuiltinESMExports();
+function rejectForeignSetup(): void {
+  const registered = registeredGlobals();
+  const foreign: string[] = [];
+  if (registered.has('trace')) foreign.push('a tracer provider');
+  if (registered.has('propagation')) foreign.push('a propagator');
+  if (registered.has('context') && !(contextManager && isGlobalContextManager(contextManager))) foreign.push('a context manager');
+  if (foreign.length === 0) return;
+  throw new IsotraceSetupError(
+    `startTracing() cannot set up OpenTelemetry: ${foreign.join(', ')} ${foreign.length > 1 ? 'are' : 'is'} already registered by another setup (NodeSDK, auto-instrumentations, Sentry, …). ` +
+      "Plug isotrace into that setup instead: `const isotrace = createIsotrace({ serviceName, propagateTo })` from 'isotrace/otel', add isotrace.spanProcessor, isotrace.propagator and " +
+      "isotrace.instrumentations to it, then `const tracing = await isotrace.attach()` (see docs/composing.md).",
+    foreign.map((what) => what.replace(/^an? /, '')),
+  );
 }
 
-/** Disables the HTTP/undici instrumentations and lets ESM imports of node:http(s) see the unpatched functions again. */
-function unpatchInstrumentations(instrumentations: ReadonlyArray<{ disable(): void }>): void {
-  if (instrumentations.length === 0) return;
-  for (const instrumentation of instrumentations) {
-    try {
-      instrumentation.disable();
-    } catch (error) {
-      reportOnce('instrumentation-disable-failed', 'could not disable an HTTP instrumentation at shutdown.', error);
-    }
-  }
-  syncBuiltinESMExports();
+function difference(all: ReadonlySet<OtelGlobal>, minus: ReadonlySet<OtelGlobal>): Set<OtelGlobal> {
+  return new Set([...all].filter((name) => !minus.has(name)));
 }
 
 function createExporter(options: TracingOptions, timeoutMillis: number, agents: ExportAgents): SpanExporter | undefined {
@@ -251,21 +213,4 @@ function contextManagerToRegister(): AsyncLocalStorageContextManager | null {
   if (contextManager && context.with(ROOT_CONTEXT.setValue(PROBE, true), () => context.active().getValue(PROBE) === true)) return null;
   contextManager = new AsyncLocalStorageContextManager();
   return contextManager;
-}
-
-/** Waits for `work`, but never longer than `ms`: telemetry must not hold the application. */
-async function withinTimeout(work: Promise<unknown>, ms: number, what: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), ms);
-    timer.unref();
-  });
-  try {
-    const outcome = await Promise.race([work.then(() => 'done' as const), timeout]);
-    if (outcome === 'timeout') reportOnce(`${what}-timeout`, `${what} did not finish within ${ms} ms; spans still queued may be lost.`);
-  } catch (error) {
-    reportOnce(`${what}-failed`, `${what} failed; spans still queued may be lost.`, error);
-  } finally {
-    clearTimeout(timer);
-  }
 }

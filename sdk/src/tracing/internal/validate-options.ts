@@ -12,6 +12,7 @@ const KNOWN_OPTIONS: Record<keyof TracingOptions, true> = {
   endpoint: true,
   propagateTo: true,
   audit: true,
+  auditCallbacks: true,
   sharedStateStore: true,
   recordToolArguments: true,
   redact: true,
@@ -36,6 +37,7 @@ export function validateOptions(options: TracingOptions): void {
   const targetProblem = propagateTo === undefined ? undefined : propagateToProblem(propagateTo);
   if (targetProblem) throw new TypeError(`startTracing: option 'propagateTo' must be ${targetProblem}.`);
   if (audit !== undefined && audit !== 'record' && audit !== 'throw') fail('audit', "'record' or 'throw'", audit);
+  validateAuditCallbacks(options.auditCallbacks);
   if (sharedStateStore !== undefined && !STORE_METHODS.every((m) => typeof (sharedStateStore as unknown as Record<string, unknown>)?.[m] === 'function')) {
     fail('sharedStateStore', `a SharedStateStore (with ${STORE_METHODS.join(', ')})`, sharedStateStore);
   }
@@ -45,6 +47,17 @@ export function validateOptions(options: TracingOptions): void {
   if (metricReaders !== undefined && !Array.isArray(metricReaders)) fail('metricReaders', 'an array of MetricReaders', metricReaders);
   if (flushTimeoutMs !== undefined && !(Number.isFinite(flushTimeoutMs) && flushTimeoutMs > 0)) fail('flushTimeoutMs', 'a positive number of ms', flushTimeoutMs);
   if (maxQueueSize !== undefined && !(Number.isInteger(maxQueueSize) && maxQueueSize > 0)) fail('maxQueueSize', 'a positive integer', maxQueueSize);
+}
+
+function validateAuditCallbacks(value: TracingOptions['auditCallbacks']): void {
+  if (value === undefined || typeof value === 'boolean') return;
+  const expected = 'a boolean or { sampleRate?: number between 0 and 1, stacks?: boolean }';
+  if (value === null || typeof value !== 'object') fail('auditCallbacks', expected, value);
+  const unknown = Object.keys(value).find((key) => key !== 'sampleRate' && key !== 'stacks');
+  if (unknown !== undefined) throw new TypeError(`startTracing: option 'auditCallbacks' has an unknown key '${unknown}'; it must be ${expected}.`);
+  const { sampleRate, stacks } = value;
+  if (sampleRate !== undefined && !(typeof sampleRate === 'number' && sampleRate >= 0 && sampleRate <= 1)) fail('auditCallbacks.sampleRate', 'a number between 0 and 1', sampleRate);
+  if (stacks !== undefined && typeof stacks !== 'boolean') fail('auditCallbacks.stacks', 'a boolean', stacks);
 }
 
 function rejectUnknownOptions(options: TracingOptions): void {
