@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { WorkerSettings } from '../../tracing/internal/runtime.js';
 import type { ContextCarrier } from './carrier.js';
 import type { SpanData } from './span-transfer.js';
@@ -14,6 +15,8 @@ export interface TaskEnvelope {
   settings: WorkerSettings | undefined;
   /** The BroadcastChannel serving the submitting thread's SharedState store. */
   storeChannel: string | undefined;
+  /** Where the task's progress events go, when the submitting request has a connection (in the transfer list). */
+  events?: MessagePort;
 }
 
 /** An error as data: name, message and stack survive the thread hop. */
@@ -31,6 +34,8 @@ export interface TaskReply {
   result?: unknown;
   error?: ErrorData;
   spans: SpanData[];
+  /** How many progress events the task sent on the envelope's `events` port. */
+  events?: number;
 }
 
 export function isEnvelope(value: unknown): value is TaskEnvelope {

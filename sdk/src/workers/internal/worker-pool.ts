@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import type { MessagePort } from 'node:worker_threads';
 import { context, SpanKind, type Context } from '@opentelemetry/api';
 import { Piscina } from 'piscina';
 import { AUDIT } from '../../audit/internal/attributes.js';
 import { recordViolation } from '../../audit/internal/runtime-audit.js';
 import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
 import { WorkerTaskError } from '../../errors/errors.js';
+import { sinkOf } from '../../events/internal/emit.js';
+import { WorkerEventRelay } from '../../events/internal/worker-events.js';
 import { tryGetRuntime, type Runtime } from '../../tracing/internal/runtime.js';
 import type { WorkerPool, WorkerPoolOptions, WorkerRunOptions } from '../types.js';
 import { captureCarrier, carriedValues } from './carrier.js';
@@ -64,8 +67,10 @@ class IsotraceWorkerPool implements WorkerPool {
     if (!runtime) return this.#piscina.run(task, piscinaRunOptions(options)) as Promise<R>;
 
     const span = runtime.tracer.startSpan(`worker.run ${name}`, { kind: SpanKind.INTERNAL, attributes: { 'isotrace.worker.task': name } }, submitted);
+    let relay: WorkerEventRelay | undefined;
     try {
       if (options.context) auditSubmission(options.context, span);
+      relay = eventRelay(submitted, span);
       const envelope: TaskEnvelope = {
         [ENVELOPE]: 1,
         task,
@@ -73,14 +78,17 @@ class IsotraceWorkerPool implements WorkerPool {
         carrier: captureCarrier(submitted, span.spanContext()),
         settings: runtime.workerSettings,
         storeChannel: runtime.workerSettings.store ? undefined : this.#serveStore(runtime),
+        ...(relay ? { events: relay.port } : {}),
       };
       let reply: unknown;
       try {
-        reply = await this.#piscina.run(envelope, piscinaRunOptions(options));
+        reply = await this.#piscina.run(envelope, piscinaRunOptions(options, relay?.port));
       } catch (error) {
         throw explainRunFailure(error, envelope, name, this.#threadDied !== undefined);
       }
       if (!isReply(reply)) return reply as R;
+      // The task's events reach the request's connection before its result does.
+      await relay?.drain(reply.events ?? 0);
       runtime.exportSpans(reply.spans.map((data) => fromSpanData(data, runtime.resource)));
       countForwardedViolations(runtime, reply.spans);
       if (!reply.ok) throw fromErrorData(reply.error ?? { name: 'Error', message: 'worker task failed' });
@@ -89,6 +97,7 @@ class IsotraceWorkerPool implements WorkerPool {
       recordError(span, error);
       throw error;
     } finally {
+      relay?.close();
       span.end();
     }
   }
@@ -113,10 +122,11 @@ class IsotraceWorkerPool implements WorkerPool {
   }
 }
 
-function piscinaRunOptions(options: WorkerRunOptions): { name?: string; transferList?: never; signal?: AbortSignal } {
+function piscinaRunOptions(options: WorkerRunOptions, eventPort?: MessagePort): { name?: string; transferList?: never; signal?: AbortSignal } {
+  const transferList = eventPort ? [...(options.transferList ?? []), eventPort] : options.transferList;
   return {
     ...(options.name === undefined ? {} : { name: options.name }),
-    ...(options.transferList === undefined ? {} : { transferList: options.transferList as never }),
+    ...(transferList === undefined ? {} : { transferList: transferList as never }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   };
 }
@@ -128,6 +138,20 @@ function auditSubmission(submitted: Context, span: ReturnType<Runtime['tracer'][
   if (active && target && active.requestId !== target.requestId) {
     recordViolation(span, 'context-owner', `request ${active.requestId} (tenant ${active.tenantId})`, `request ${target.requestId} (tenant ${target.tenantId})`);
   }
+}
+
+/**
+ * The relay for the task's progress events, when the submitted request has a
+ * connection. Work submitted in another request's context (the `context-owner`
+ * violation above) gets none: its events are undelivered, never sent to that
+ * request's connection.
+ */
+function eventRelay(submitted: Context, span: ReturnType<Runtime['tracer']['startSpan']>): WorkerEventRelay | undefined {
+  const target = requestContextOf(submitted);
+  const active = requestContextOf(context.active());
+  if (!target || (active && active.requestId !== target.requestId)) return undefined;
+  const sink = sinkOf(submitted, target);
+  return sink ? new WorkerEventRelay(sink, span) : undefined;
 }
 
 /** Worker threads have no meter: the audit failures they recorded on their spans are counted here, where the spans are exported. */

@@ -1,6 +1,8 @@
 import { context, SpanKind, trace } from '@opentelemetry/api';
 import { baggageIdentity, carriesIdentity, recordViolation, requestIdentity } from '../../audit/internal/runtime-audit.js';
 import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
+import { runWithEventSink } from '../../events/internal/emit.js';
+import { WorkerEventPort } from '../../events/internal/worker-events.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
 import { restoreContext } from './carrier.js';
 import { ENVELOPE, isEnvelope, toErrorData, type TaskEnvelope, type TaskReply } from './envelope.js';
@@ -12,9 +14,10 @@ import { ensureWorkerTracing } from './worker-tracing.js';
  * `expandVariables()` and tool systems all see that request (a snapshot:
  * updateRequestContext() here changes only the worker's copy). Spans made in
  * the task are children of the caller's `worker.run` span and are exported by
- * the submitting thread. When the task ends nothing of its request stays in
- * the thread. Export the result as the worker file's default (or a named)
- * export:
+ * the submitting thread. Progress events it emits (emitProgress(), tools'
+ * `emit`) reach the submitting request's connection before pool.run()
+ * resolves. When the task ends nothing of its request stays in the thread.
+ * Export the result as the worker file's default (or a named) export:
  *
  * ```ts
  * // hash-worker.ts
@@ -38,10 +41,13 @@ async function runEnvelope(envelope: TaskEnvelope, fn: (task: unknown) => unknow
   const parent = restoreContext(envelope.carrier, runtime.store);
   const span = runtime.tracer.startSpan(`worker.task ${envelope.name}`, { kind: SpanKind.INTERNAL, attributes: { 'isotrace.worker.task': envelope.name } }, parent);
   const reply: TaskReply = { [ENVELOPE]: 1, ok: true, spans: [] };
+  const request = requestContextOf(parent);
+  const events = envelope.events && request ? new WorkerEventPort(envelope.events, request) : undefined;
   await context.with(trace.setSpan(parent, span), async () => {
     try {
       auditWorkerEntry(parent);
-      reply.result = await fn(envelope.task);
+      // Events are counted where they are delivered: the submitting thread.
+      reply.result = await (events ? runWithEventSink(request!, events, () => fn(envelope.task), { span: undefined, count: false }) : fn(envelope.task));
     } catch (error) {
       recordError(span, error);
       reply.ok = false;
@@ -50,6 +56,7 @@ async function runEnvelope(envelope: TaskEnvelope, fn: (task: unknown) => unknow
       span.end();
     }
   });
+  if (events) reply.events = events.sent;
   reply.spans = forwarding?.take() ?? [];
   return reply;
 }

@@ -3,6 +3,8 @@ import { defaultTextMapGetter, ROOT_CONTEXT, SpanKind, trace, type Context, type
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { RawData, WebSocket } from 'ws';
 import { runRequest } from '../../context/internal/request-scope.js';
+import { runWithEventSink } from '../../events/internal/emit.js';
+import { webSocketEvents } from '../../events/internal/websocket-events.js';
 import type { Identity } from '../../http/types.js';
 import { reportOnce } from '../../tracing/internal/report.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
@@ -27,7 +29,9 @@ const MALFORMED = Symbol('malformed message');
  * `{ "error": "malformed message" }`, a refused identity
  * `{ id, "error": "unauthenticated" }`, a handler error
  * `{ id, "error": "internal error" }` (its details on the span; see
- * `exposeError`); the socket stays usable.
+ * `exposeError`); the socket stays usable. Progress events the message's
+ * request emits (emitProgress(), a tool's `emit`, a worker task's) go to this
+ * socket only, as `{ id, "event": {…} }` frames before the reply.
  *
  * The upgrade request's `traceparent` is linked from the connection span, and
  * continued only when `trustInbound(request)` says the peer is trusted.
@@ -114,7 +118,13 @@ async function handleMessage(
     return;
   }
   try {
-    const result = await runRequest({ ...identity, name: options.name ?? 'websocket.message' }, (ctx) => handler(message, ctx), { kind: SpanKind.SERVER, links: [link] }, ROOT_CONTEXT);
+    // The message's progress events go to this socket only, before the reply (the seeds' per-user bridge).
+    const result = await runRequest(
+      { ...identity, name: options.name ?? 'websocket.message' },
+      (ctx) => runWithEventSink(ctx, webSocketEvents(ws, id), () => handler(message, ctx)),
+      { kind: SpanKind.SERVER, links: [link] },
+      ROOT_CONTEXT,
+    );
     reply(ws, result ?? null);
   } catch (error) {
     // runRequest recorded the error on the message span; the client gets only what the app chose to expose.
