@@ -1,15 +1,16 @@
 /**
- * One agent turn. A real agent asks a model which tools to call; this one
- * plans with a rule (look up every catalogue item the message names, always
- * summarize and remember) so the demo needs no model and stays deterministic.
- * Every turn gets its own tool system (server.ts's systemFor): tools, registry
- * and dispatcher belong to this request alone.
+ * One agent turn on the Vercel AI SDK: generateText() with the planner model
+ * (a scripted mock, see planner-model.ts) and the agent's tools. The model
+ * asks for its tool calls in one step, the SDK runs them in parallel, and the
+ * model answers from their results. The tools come wrapped by isotraceTools()
+ * (server.ts): each call runs in a tool system of this request's own, in an
+ * audited `execute_tool` span with the model's call id.
  */
+import { generateText, isStepCount } from 'ai';
 import { getRequestContext } from 'isotrace';
-import type { ToolSystem } from 'isotrace/tools';
-import { ITEMS, type Item } from '../shared/catalogue.ts';
+import { plannerModel } from './planner-model.ts';
 import type { Summary } from './summarize-worker.ts';
-import type { StockAnswer } from './tools.ts';
+import type { AgentTools, StockAnswer } from './tools.ts';
 
 /** The answer to one chat message (HTTP body, or WebSocket reply with the message's `id`). */
 export interface AgentReply {
@@ -25,36 +26,29 @@ export interface AgentReply {
   messageCount: number;
 }
 
-const ITEM_PATTERN = new RegExp(`\\b(${ITEMS.join('|')})s?\\b`, 'gi');
-
-/** Runs one turn for the current request (call it inside a request context) with the tool system `systemFor()` gives. */
-export async function runAgentTurn(message: string, systemFor: () => ToolSystem): Promise<AgentReply> {
+/** Runs one turn for the current request (call it inside a request context) with the service's tool set. */
+export async function runAgentTurn(message: string, tools: AgentTools): Promise<AgentReply> {
   const ctx = getRequestContext();
-  const { dispatcher } = systemFor();
-  const [stock, summary, messageCount] = await Promise.all([
-    Promise.all(itemsIn(message).map((item) => dispatcher.execute<StockAnswer>('inventory_lookup', { item }))),
-    dispatcher.execute<Summary>('summarize', { text: message }),
-    dispatcher.execute<number>('remember'),
-  ]);
+  // Two steps: the tool calls, then the answer.
+  const result = await generateText({ model: plannerModel(), tools, prompt: message, stopWhen: isStepCount(2) });
+  const parts = result.steps.flatMap((step) => step.content);
+  // The SDK hands a failed tool to the model as a tool-error; this agent fails the turn, as before, with the tool's own error.
+  const failed = parts.find((part) => part.type === 'tool-error');
+  if (failed) throw failed.error;
+  const outputs = parts.flatMap((part) => (part.type === 'tool-result' ? [part] : []));
+  const summary = outputs.find((part) => part.toolName === 'summarize')?.output as Summary | undefined;
+  const messageCount = outputs.find((part) => part.toolName === 'remember')?.output as number | undefined;
+  if (summary === undefined || messageCount === undefined) throw new Error(`the model did not call summarize and remember (it called: ${outputs.map((part) => part.toolName).join(', ') || 'nothing'})`);
   return {
     requestId: ctx.requestId,
     correlationId: ctx.correlationId,
     traceId: ctx.traceId,
     tenantId: ctx.tenantId,
     userId: ctx.userId,
-    answer: answerText(stock, summary),
-    stock,
+    answer: result.text,
+    // In the order the model asked (`parts` follows the calls).
+    stock: outputs.filter((part) => part.toolName === 'inventory_lookup').map((part) => part.output as StockAnswer),
     summary,
     messageCount,
   };
-}
-
-function itemsIn(message: string): Item[] {
-  const found = [...message.matchAll(ITEM_PATTERN)].map((match) => match[1]!.toLowerCase() as Item);
-  return [...new Set(found)];
-}
-
-function answerText(stock: readonly StockAnswer[], summary: Summary): string {
-  if (stock.length === 0) return `You said "${summary.preview}" (${summary.words} words). Ask me about a ${ITEMS.join(', ')}.`;
-  return stock.map((s) => `${s.quantity} × ${s.item} in the ${s.warehouse} warehouse`).join('; ');
 }

@@ -2,24 +2,28 @@
  * The agent service: HTTP (`POST /chat` with `{ "message": "…" }`) and
  * WebSocket (`/ws`, messages `{ "id": 1, "message": "…" }`). Every HTTP
  * request and every WebSocket message runs in its own isotrace request
- * context with its own tool system: `inventory_lookup` (calls the inventory
- * service over HTTP), `summarize` (a worker thread) and `remember` (SharedState).
+ * context and runs an agent turn on the Vercel AI SDK (agent.ts) with tools
+ * wrapped by isotraceTools(): each request's calls get a tool system of its
+ * own: `inventory_lookup` (calls the inventory service over HTTP),
+ * `summarize` (a worker thread) and `remember` (SharedState).
  *
  * This module never starts tracing: main.ts does, or the process that embeds
  * it (tests, the demo), which also decides `propagateTo` — whether the
  * inventory host receives baggage.
  */
 import { createServer, type IncomingMessage } from 'node:http';
+import type { ToolSet } from 'ai';
+import { isotraceTools } from 'isotrace/ai-sdk';
 import type { Identity } from 'isotrace/http';
 import { httpRequestContext } from 'isotrace/http';
-import { createToolSystem, type ToolClass, type ToolSystem } from 'isotrace/tools';
+import { createToolSystem, defineTool, type ToolSystem } from 'isotrace/tools';
 import { createWorkerPool } from 'isotrace/workers';
 import { handleWebSocketMessages } from 'isotrace/ws';
 import { WebSocketServer } from 'ws';
 import { closeServer, listen, readJsonBody, sendJson } from '../shared/http.ts';
 import { defaultServiceSecret } from '../shared/service-token.ts';
 import { runAgentTurn, type AgentReply } from './agent.ts';
-import { agentTools } from './tools.ts';
+import { agentTools, type AgentTools } from './tools.ts';
 
 /** Options of createAgentService(). */
 export interface AgentServiceOptions {
@@ -37,8 +41,9 @@ export interface AgentServiceOptions {
   inventoryTimeoutMs?: number;
   /**
    * Plants a known isolation bug so the audits can be seen catching it (the
-   * demo's --plant-leak). 'global-registry': one tool system, made by the first
-   * request, reused by every later one. Never in production.
+   * demo's --plant-leak). 'global-registry': instead of isotraceTools(), the
+   * tools dispatch through one tool system, made by the first request and
+   * reused by every later one. Never in production.
    */
   plantLeak?: 'global-registry';
 }
@@ -63,14 +68,15 @@ export async function createAgentService(options: AgentServiceOptions): Promise<
   const threads = options.workerThreads ?? 2;
   // A fixed pool: a thread that piscina retires when idle costs a second of start-up (it loads OpenTelemetry) when replaced.
   const summarizePool = createWorkerPool({ filename: new URL('./summarize-worker.ts', import.meta.url), minThreads: threads, maxThreads: threads });
-  const tools = agentTools({
+  const plainTools = agentTools({
     inventoryUrl: options.inventoryUrl,
     inventoryTimeoutMs: options.inventoryTimeoutMs ?? 10_000,
     serviceSecret: options.serviceSecret ?? defaultServiceSecret(),
     summarizePool,
   });
 
-  const systemFor = options.plantLeak === 'global-registry' ? globalRegistry(tools) : () => createToolSystem(tools);
+  // Made once per service and free of request state: isotraceTools() makes each request's tool system at its first call.
+  const tools = options.plantLeak === 'global-registry' ? globalRegistry(plainTools) : isotraceTools(plainTools);
 
   const chat = httpRequestContext({ identify: identifyFromHeaders, name: 'POST /chat' }, async (req, res) => {
     let message: string;
@@ -79,7 +85,7 @@ export async function createAgentService(options: AgentServiceOptions): Promise<
     } catch (error) {
       return sendJson(res, 400, { error: (error as Error).message });
     }
-    sendJson(res, 200, await runAgentTurn(message, systemFor));
+    sendJson(res, 200, await runAgentTurn(message, tools));
   });
 
   const server = createServer((req, res) => {
@@ -98,7 +104,7 @@ export async function createAgentService(options: AgentServiceOptions): Promise<
     // Each message: its own request context, trace and tool system (linked to the connection's span).
     // Only our own input errors are meant for the client; anything else is answered 'internal error'.
     const exposeError = (error: unknown) => (error instanceof BadMessageError ? error.message : undefined);
-    handleWebSocketMessages(ws, { request, identify: (upgrade) => identifyFromUpgrade(upgrade), exposeError }, (message) => answerSocketMessage(message, systemFor));
+    handleWebSocketMessages(ws, { request, identify: (upgrade) => identifyFromUpgrade(upgrade), exposeError }, (message) => answerSocketMessage(message, tools));
   });
 
   const url = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
@@ -134,15 +140,32 @@ function identity(tenantId: unknown, userId: unknown): Identity | undefined {
   return ID_PATTERN.test(tenantId) && ID_PATTERN.test(userId) ? { tenantId, userId } : undefined;
 }
 
-async function answerSocketMessage(message: unknown, systemFor: () => ToolSystem): Promise<{ id: unknown } & AgentReply> {
+async function answerSocketMessage(message: unknown, tools: AgentTools): Promise<{ id: unknown } & AgentReply> {
   const { id } = (message ?? {}) as { id?: unknown };
-  return { id, ...(await runAgentTurn(messageText(message), systemFor)) };
+  return { id, ...(await runAgentTurn(messageText(message), tools)) };
 }
 
-/** THE PLANTED BUG (--plant-leak global-registry): the first request's tool system, kept and reused by everyone. */
-function globalRegistry(tools: readonly ToolClass[]): () => ToolSystem {
+/**
+ * THE PLANTED BUG (--plant-leak global-registry): hand-written glue instead of
+ * isotraceTools(). Every AI SDK call goes through one isotrace tool system,
+ * made by the first request's first tool call and kept for everyone; the
+ * dispatcher's context-owner audit flags every call another request makes.
+ */
+function globalRegistry<TOOLS extends ToolSet>(tools: TOOLS): TOOLS {
+  type Execute = NonNullable<ToolSet[string]['execute']>;
+  const definitions = Object.entries(tools).map(([name, tool]) =>
+    defineTool({
+      name,
+      description: typeof tool.description === 'string' ? tool.description : undefined,
+      execute: (input, call) => (tool.execute as Execute)(input, { toolCallId: call.callId, messages: [], abortSignal: call.signal, context: undefined }),
+    }),
+  );
   let shared: ToolSystem | undefined;
-  return () => (shared ??= createToolSystem(tools));
+  const glued = Object.entries(tools).map(([name, tool]) => {
+    const execute: Execute = (input, { toolCallId, abortSignal }) => (shared ??= createToolSystem(definitions)).dispatcher.execute(name, input, { callId: toolCallId, signal: abortSignal });
+    return [name, { ...tool, execute }];
+  });
+  return Object.fromEntries(glued) as TOOLS;
 }
 
 /** A chat payload the client got wrong: its message is meant for the client. */

@@ -1,11 +1,17 @@
 /**
- * The agent's tools. The classes are made once per service (they close over
- * its configuration: the inventory URL and the worker pool); createToolSystem()
- * makes fresh instances for every request, so no tool instance is ever shared
- * between two users.
+ * The agent's tools, as Vercel AI SDK tools. agentTools() makes them once per
+ * service (they close over its configuration: the inventory URL and the
+ * worker pool, never over a request); server.ts wraps them with
+ * isotraceTools(), which runs every call as an audited isotrace tool call of
+ * the request that called generateText(), in a tool system of that request's
+ * own. Inside `execute`, getRequestContext() and getSharedState() are the
+ * calling request's.
  */
-import { Tool, type ToolClass } from 'isotrace/tools';
+import { tool } from 'ai';
+import { getRequestContext, getSharedState } from 'isotrace';
 import type { WorkerPool } from 'isotrace/workers';
+import { z } from 'zod';
+import { ITEMS } from '../shared/catalogue.ts';
 import { SERVICE_TOKEN_HEADER, signServiceToken } from '../shared/service-token.ts';
 import type { Summary } from './summarize-worker.ts';
 
@@ -29,44 +35,42 @@ export interface AgentToolsConfig {
   summarizePool: WorkerPool;
 }
 
-/** The tool classes of one agent service. */
-export function agentTools(config: AgentToolsConfig): ToolClass[] {
+/** The agent's AI SDK tool set, as agentTools() makes it. */
+export type AgentTools = ReturnType<typeof agentTools>;
+
+/** The tools of one agent service: `inventory_lookup`, `summarize` and `remember`. */
+export function agentTools(config: AgentToolsConfig) {
   const inventoryBase = config.inventoryUrl.endsWith('/') ? config.inventoryUrl : `${config.inventoryUrl}/`;
 
-  class InventoryLookup extends Tool<{ item: string }, StockAnswer> {
-    static override toolName = 'inventory_lookup';
-    static override description = 'Looks up how many of an item the tenant has in stock (calls the inventory service).';
+  return {
+    inventory_lookup: tool({
+      description: 'Looks up how many of an item the tenant has in stock (calls the inventory service).',
+      // The model's input is untrusted: only catalogue items reach the inventory service.
+      inputSchema: z.object({ item: z.enum(ITEMS) }),
+      execute: async ({ item }, { abortSignal }): Promise<StockAnswer> => {
+        const { tenantId, userId } = getRequestContext();
+        const timeout = AbortSignal.timeout(config.inventoryTimeoutMs);
+        // fetch is instrumented: a CLIENT span, traceparent always, baggage only if the host is in propagateTo.
+        const response = await fetch(new URL(`stock?item=${encodeURIComponent(item)}`, inventoryBase), {
+          headers: { [SERVICE_TOKEN_HEADER]: signServiceToken({ tenantId, userId }, config.serviceSecret) },
+          signal: abortSignal ? AbortSignal.any([timeout, abortSignal]) : timeout,
+        });
+        if (!response.ok) throw new Error(`inventory service answered ${response.status}: ${await response.text()}`);
+        return (await response.json()) as StockAnswer;
+      },
+    }),
 
-    async run({ item }: { item: string }): Promise<StockAnswer> {
-      const { tenantId, userId } = this.context;
-      // fetch is instrumented: a CLIENT span, traceparent always, baggage only if the host is in propagateTo.
-      const response = await fetch(new URL(`stock?item=${encodeURIComponent(item)}`, inventoryBase), {
-        headers: { [SERVICE_TOKEN_HEADER]: signServiceToken({ tenantId, userId }, config.serviceSecret) },
-        signal: AbortSignal.timeout(config.inventoryTimeoutMs),
-      });
-      if (!response.ok) throw new Error(`inventory service answered ${response.status}: ${await response.text()}`);
-      return (await response.json()) as StockAnswer;
-    }
-  }
+    summarize: tool({
+      description: 'Summarizes and fingerprints text on a worker thread.',
+      inputSchema: z.object({ text: z.string() }),
+      // The pool carries the request context: the worker sees this request's tenant and user.
+      execute: ({ text }): Promise<Summary> => config.summarizePool.run<Summary>({ text }),
+    }),
 
-  class Summarize extends Tool<{ text: string }, Summary> {
-    static override toolName = 'summarize';
-    static override description = 'Summarizes and fingerprints text on a worker thread.';
-
-    run({ text }: { text: string }): Promise<Summary> {
-      return config.summarizePool.run<Summary>({ text });
-    }
-  }
-
-  class Remember extends Tool<Record<string, never>, number> {
-    static override toolName = 'remember';
-    static override description = "Counts the user's messages in SharedState (per tenant and user).";
-    static override type = 'datastore' as const;
-
-    run(): Promise<number> {
-      return this.sharedState.update<number>('messages', (count) => (count ?? 0) + 1);
-    }
-  }
-
-  return [InventoryLookup, Summarize, Remember];
+    remember: tool({
+      description: "Counts the user's messages in SharedState (per tenant and user).",
+      inputSchema: z.object({}),
+      execute: (): Promise<number> => getSharedState().update<number>('messages', (count) => (count ?? 0) + 1),
+    }),
+  };
 }

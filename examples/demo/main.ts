@@ -2,7 +2,9 @@
  * The isotrace demo (`npm start`): the agent and inventory services under a
  * simulated load of concurrent users from several tenants, over HTTP and
  * WebSocket, using tools, a worker-thread tool, SharedState and downstream
- * calls; then the isolation audit and one request's trace.
+ * calls; then the isolation audit and one request's trace. Each agent turn
+ * runs on the Vercel AI SDK (generateText() with a scripted mock model, no
+ * network) with its tools wrapped by isotraceTools() from `isotrace/ai-sdk`.
  *
  * Spans go over real OTLP to an embedded relay that keeps them for the audit;
  * when a collector listens on localhost:4318 (or --otlp URL) the relay also
@@ -57,6 +59,7 @@ const agent = await createAgentService({ inventoryUrl: inventory.url, serviceSec
 
 log(`isotrace demo: ${users} users of ${tenants} tenants, ${turns} turns each, over HTTP and WebSocket`);
 log(`  agent ${agent.url} (service '${args['service-name']}'), inventory ${inventory.url}; spans via OTLP to ${upstream ?? 'the embedded relay only'}${args['plant-leak'] ? `; PLANTED LEAK: ${args['plant-leak']}` : ''}`);
+log(`  each turn: Vercel AI SDK generateText() with a scripted mock model, tools ${args['plant-leak'] ? 'through one shared tool system (the planted bug)' : "through isotraceTools() (isotrace/ai-sdk)"}`);
 const load = await runLoad({ agentUrl: agent.url, wsUrl: agent.wsUrl, tenants, users, turns, onProgress: progressBar(process.stderr) });
 
 await agent.close();
