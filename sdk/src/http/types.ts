@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestContextInit } from '../context/types.js';
 
 /** Who a request is for, as your authentication decides it. */
-export type Identity = Pick<RequestContextInit, 'tenantId' | 'userId' | 'jobId' | 'values'>;
+export type Identity = Pick<RequestContextInit, 'tenantId' | 'userId' | 'jobId' | 'values' | 'conversationId'>;
 
 /** Options of httpRequestContext(). */
 export interface HttpRequestContextOptions<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> {

@@ -2,8 +2,10 @@
 export { Tool } from './internal/tool.js';
 export { defineTool } from './internal/define-tool.js';
 export { createToolSystem } from './internal/tool-system.js';
+export { invokeAgent } from './internal/agent-span.js';
 export type {
   ExecuteOptions,
+  InvokeAgentOptions,
   ToolCall,
   ToolClass,
   ToolDefinition,

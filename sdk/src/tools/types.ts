@@ -1,4 +1,5 @@
 import type { RequestContext } from '../context/types.js';
+import type { ProgressEvent } from '../events/types.js';
 import type { RedactInfo } from '../tracing/types.js';
 import type { Tool } from './internal/tool.js';
 
@@ -47,6 +48,14 @@ export interface ToolCall {
    * from another request records a `context-owner` violation.
    */
   readonly context: RequestContext;
+  /**
+   * Sends a progress event to the owning request's own connection (its
+   * WebSocket or server-sent-events response): see emitProgress(). Returns
+   * false when it was not delivered; from another request it is refused with
+   * an `event-owner` violation. Throws TypeError for an event that is not a
+   * JSON object.
+   */
+  emit(event: ProgressEvent): boolean;
 }
 
 /** What defineTool() takes. */
@@ -150,4 +159,27 @@ export interface ToolSystem {
   readonly registry: ToolRegistry;
   readonly dispatcher: ToolDispatcher;
   readonly tools: readonly Tool[];
+}
+
+/**
+ * What invokeAgent() takes: who the agent is, for its `invoke_agent {name}`
+ * span and for the tool spans under it.
+ */
+export interface InvokeAgentOptions {
+  /** `gen_ai.agent.name` and the span name `invoke_agent {name}`: a non-empty string. */
+  name: string;
+  /** `gen_ai.agent.id`, when the agent has a stable id. */
+  id?: string;
+  /** `gen_ai.agent.description`. */
+  description?: string;
+  /**
+   * `gen_ai.conversation.id`: the chat session or thread this run belongs to.
+   * Default: the request's `conversationId` (withRequestContext() init), else none.
+   */
+  conversationId?: string;
+  /**
+   * `gen_ai.provider.name` of the model the agent calls (`openai`, `anthropic`,
+   * `aws.bedrock`, …). The GenAI conventions require it: give it when you know it.
+   */
+  providerName?: string;
 }

@@ -1,5 +1,6 @@
 import { ScopedSharedState, type SharedStateAccessHook } from '../../shared-state/internal/shared-state.js';
 import type { SharedState, SharedStateStore } from '../../shared-state/types.js';
+import type { Runtime } from '../../tracing/internal/runtime.js';
 import type { RequestContext, RequestContextSnapshot, RequestContextValues, ValueKey } from '../types.js';
 
 /** The identity part of a request context. */
@@ -23,13 +24,20 @@ export class RequestContextImpl implements RequestContext {
   readonly jobId: string | undefined;
   readonly traceId: string;
   readonly conversationId: string | undefined;
+  /**
+   * The isotrace runtime the request was started under: code acting for the
+   * request (tools, SharedState, workers) uses it, so a request keeps its
+   * runtime across a shutdown and restart. Absent for a context rebuilt from a
+   * snapshot in a worker or child process: that uses its own thread's runtime.
+   */
+  readonly runtime: Runtime | undefined;
   readonly #values: Map<string, unknown>;
   readonly #store: SharedStateStore;
   readonly #onSharedStateAccess: SharedStateAccessHook | undefined;
   #sharedState: SharedState | undefined;
   #toolSystems = 0;
 
-  constructor(identity: RequestIdentity, values: Iterable<[string, unknown]> | undefined, store: SharedStateStore, onSharedStateAccess?: SharedStateAccessHook) {
+  constructor(identity: RequestIdentity, values: Iterable<[string, unknown]> | undefined, store: SharedStateStore, onSharedStateAccess?: SharedStateAccessHook, runtime?: Runtime) {
     this.requestId = identity.requestId;
     this.correlationId = identity.correlationId;
     this.tenantId = identity.tenantId;
@@ -40,6 +48,7 @@ export class RequestContextImpl implements RequestContext {
     this.#values = new Map(values);
     this.#store = store;
     this.#onSharedStateAccess = onSharedStateAccess;
+    this.runtime = runtime;
   }
 
   get sharedState(): SharedState {

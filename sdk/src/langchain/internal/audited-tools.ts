@@ -4,10 +4,10 @@ import { tryGetRequestContext } from '../../context/internal/request-scope.js';
 import type { RequestContext } from '../../context/types.js';
 import { RequestContextMissingError, ToolDefinitionError } from '../../errors/errors.js';
 import { defineTool } from '../../tools/internal/define-tool.js';
+import { GEN_AI } from '../../tools/internal/gen-ai.js';
 import { createToolSystem } from '../../tools/internal/tool-system.js';
 import type { ToolCall, ToolDefinition, ToolSystem } from '../../tools/types.js';
 import type { IsotraceToolsOptions } from '../types.js';
-import { GEN_AI } from './gen-ai.js';
 
 /** Marks a tool isotraceTools() made: wrapping it again must not run each call as two tool calls. */
 const AUDITED = Symbol('isotrace.langchain.audited');

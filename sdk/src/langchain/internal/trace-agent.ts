@@ -1,10 +1,8 @@
-import { context, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
-import { recordError, tryGetRequestContext } from '../../context/internal/request-scope.js';
-import { RequestContextMissingError } from '../../errors/errors.js';
+import { context } from '@opentelemetry/api';
+import { recordError } from '../../context/internal/request-scope.js';
+import { startAgentSpan, type AgentSpanInit, type StartedAgentSpan } from '../../tools/internal/agent-span.js';
 import { traceStream } from '../../tools/internal/streaming.js';
-import { getRuntime } from '../../tracing/internal/runtime.js';
 import type { InvocableAgent, TraceAgentOptions } from '../types.js';
-import { GEN_AI, INVOKE_AGENT } from './gen-ai.js';
 
 type AgentMethod = (input: unknown, config?: RunConfig) => Promise<unknown>;
 
@@ -57,21 +55,13 @@ export function traceAgent<A extends InvocableAgent>(agent: A, options: TraceAge
   });
 }
 
-/** The span name and start attributes every run of one agent shares. */
-interface AgentSpanShape {
-  readonly name: string;
-  readonly attributes: Attributes;
-}
+/** What every run of one agent says about it: its name and provider. */
+type AgentSpanShape = Readonly<Pick<AgentSpanInit, 'name' | 'providerName'>>;
 
 function agentSpanShape(agent: AgentOptions, options: TraceAgentOptions): AgentSpanShape {
   const ownName = agent.options?.name;
-  const agentName = options.name ?? (typeof ownName === 'string' && ownName.length > 0 ? ownName : undefined);
-  const attributes: Attributes = {
-    [GEN_AI.operationName]: INVOKE_AGENT,
-    [GEN_AI.providerName]: options.providerName ?? providerOf(agent.options?.model),
-  };
-  if (agentName !== undefined) attributes[GEN_AI.agentName] = agentName;
-  return { name: agentName === undefined ? INVOKE_AGENT : `${INVOKE_AGENT} ${agentName}`, attributes };
+  const name = options.name ?? (typeof ownName === 'string' && ownName.length > 0 ? ownName : undefined);
+  return { name, providerName: options.providerName ?? providerOf(agent.options?.model) };
 }
 
 /** `openai` from `'openai:gpt-4o'`, else the chat model's `_llmType()`, else `langchain`. */
@@ -88,18 +78,16 @@ function providerOf(model: unknown): string {
   }
 }
 
-function startAgentSpan(shape: AgentSpanShape, config: RunConfig | undefined, what: string): Span {
-  if (!tryGetRequestContext()) throw new RequestContextMissingError(what);
-  const attributes = { ...shape.attributes };
+/** The run's agent span: the conversation is the run's LangGraph thread, else the request's (the shared helper's rule). */
+function startRunSpan(shape: AgentSpanShape, config: RunConfig | undefined, what: string): StartedAgentSpan {
   const threadId = config?.configurable?.thread_id;
-  if (typeof threadId === 'string' && threadId.length > 0) attributes[GEN_AI.conversationId] = threadId;
-  return getRuntime(what).tracer.startSpan(shape.name, { kind: SpanKind.INTERNAL, attributes });
+  return startAgentSpan({ ...shape, conversationId: typeof threadId === 'string' && threadId.length > 0 ? threadId : undefined }, what);
 }
 
 async function invokeInSpan(shape: AgentSpanShape, config: RunConfig | undefined, run: () => Promise<unknown>): Promise<unknown> {
-  const span = startAgentSpan(shape, config, 'agent.invoke() of a traceAgent() agent');
+  const { span, context: agentContext } = startRunSpan(shape, config, 'agent.invoke() of a traceAgent() agent');
   try {
-    return await context.with(trace.setSpan(context.active(), span), run);
+    return await context.with(agentContext, run);
   } catch (error) {
     recordError(span, error);
     throw error;
@@ -109,8 +97,7 @@ async function invokeInSpan(shape: AgentSpanShape, config: RunConfig | undefined
 }
 
 async function streamInSpan(shape: AgentSpanShape, config: RunConfig | undefined, run: () => Promise<unknown>): Promise<unknown> {
-  const span = startAgentSpan(shape, config, 'agent.stream() of a traceAgent() agent');
-  const agentContext = trace.setSpan(context.active(), span);
+  const { span, context: agentContext } = startRunSpan(shape, config, 'agent.stream() of a traceAgent() agent');
   let stream: unknown;
   try {
     stream = await context.with(agentContext, run);

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { RequestContextImpl } from '../../context/internal/request-context.js';
 import { ToolDefinitionError } from '../../errors/errors.js';
 import type { ToolCall, ToolDefinition, ToolDefinitionInit, ToolInfo, ToolType } from '../types.js';
 import { Tool } from './tool.js';
+import { ToolCallImpl } from './tool-call.js';
 
 const TOOL_TYPES: readonly ToolType[] = ['function', 'extension', 'datastore'];
 
@@ -24,7 +26,7 @@ export class ToolDefinitionImpl {
 /**
  * Defines a function tool: a module-level, immutable definition that
  * createToolSystem() accepts beside Tool classes and binds to its own
- * request. `execute(args, { callId, signal, context })` runs inside the
+ * request. `execute(args, { callId, signal, context, emit })` runs inside the
  * `execute_tool` span with the same audits, attributes and recording as a
  * Tool class's `run`; `context` is the tool system's request, never the
  * ambient one. An `async *execute()` generator (or a returned stream) is a
@@ -74,6 +76,6 @@ export class DefinedTool extends Tool {
 
   /** The dispatcher passes the call; a direct call (no span) gets a generated id, a never-aborting signal and this tool's owner. */
   run(args: unknown, call?: ToolCall): unknown {
-    return this.#definition.execute(args, call ?? { callId: `call_${randomUUID()}`, signal: new AbortController().signal, context: this.context });
+    return this.#definition.execute(args, call ?? new ToolCallImpl(`call_${randomUUID()}`, this.context as RequestContextImpl, undefined));
   }
 }

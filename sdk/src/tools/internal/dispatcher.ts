@@ -12,6 +12,8 @@ import { reportOnce } from '../../tracing/internal/report.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
 import type { RedactInfo } from '../../tracing/types.js';
 import type { ExecuteOptions, ToolDispatcher } from '../types.js';
+import { agentAttributesFor } from './agent-span.js';
+import { EXECUTE_TOOL, GEN_AI } from './gen-ai.js';
 import { traceStream, type StreamScope } from './streaming.js';
 import type { Tool } from './tool.js';
 import { ToolCallImpl } from './tool-call.js';
@@ -66,7 +68,7 @@ export class Dispatcher implements ToolDispatcher {
       try {
         if (!tool) throw new UnknownToolError(name, this.registryId, [...this.#tools.keys()]);
         const failedAtStart = auditToolBoundary(this.#owner, span);
-        if (this.#recording.recordToolArguments) this.#record(span, 'gen_ai.tool.call.arguments', args, { toolName: name, kind: 'arguments' });
+        if (this.#recording.recordToolArguments) this.#record(span, GEN_AI.toolCallArguments, args, { toolName: name, kind: 'arguments' });
         // Audited and recorded first: an aborted call is still a call of this request.
         signal?.throwIfAborted();
         // Invoked before the first await (executeInSpan() promises it).
@@ -78,7 +80,7 @@ export class Dispatcher implements ToolDispatcher {
           return stream as R;
         }
         auditToolBoundary(this.#owner, span, failedAtStart);
-        if (this.#recording.recordToolArguments) this.#record(span, 'gen_ai.tool.call.result', result, { toolName: name, kind: 'result' });
+        if (this.#recording.recordToolArguments) this.#record(span, GEN_AI.toolCallResult, result, { toolName: name, kind: 'result' });
         return result as R;
       } catch (error) {
         recordFailure(span, error, borrowed !== undefined);
@@ -126,8 +128,12 @@ export class Dispatcher implements ToolDispatcher {
   #attributes(name: string, tool: Tool | undefined, callId: string): Attributes {
     // Everything but the call id is the same for every call of a tool: copy it and fill the id in its place.
     const attributes = { ...(this.#templates.get(name) ?? this.#template(name, tool)) };
-    attributes['gen_ai.tool.call.id'] = callId;
-    if (requestContextOf(context.active()) !== this.#owner) Object.assign(attributes, identityAttributes(this.#owner));
+    attributes[GEN_AI.toolCallId] = callId;
+    const active = context.active();
+    if (requestContextOf(active) !== this.#owner) Object.assign(attributes, identityAttributes(this.#owner));
+    // The agent running this call (invokeAgent(), an adapter's agent span) and the conversation, at start: both are known now.
+    const agent = agentAttributesFor(active, this.#owner);
+    if (agent) Object.assign(attributes, agent);
     return attributes;
   }
 
@@ -138,25 +144,25 @@ export class Dispatcher implements ToolDispatcher {
    */
   #enrich(span: Span, name: string, tool: Tool | undefined, callId: string): Span {
     const attributes = { ...(this.#templates.get(name) ?? this.#template(name, tool)) };
-    attributes['gen_ai.tool.call.id'] = callId;
+    attributes[GEN_AI.toolCallId] = callId;
     if ((span as Partial<ReadableSpan>).attributes?.[AUDIT.result] !== undefined) delete attributes[AUDIT.result];
-    Object.assign(attributes, identityAttributes(this.#owner));
+    Object.assign(attributes, identityAttributes(this.#owner), agentAttributesFor(context.active(), this.#owner));
     span.setAttributes(attributes);
     return span;
   }
 
   #template(name: string, tool: Tool | undefined): Attributes {
     const template: Attributes = {
-      'gen_ai.operation.name': 'execute_tool',
-      'gen_ai.tool.name': name,
-      'gen_ai.tool.call.id': '',
+      [GEN_AI.operationName]: EXECUTE_TOOL,
+      [GEN_AI.toolName]: name,
+      [GEN_AI.toolCallId]: '',
       'isotrace.registry_id': this.registryId,
       [AUDIT.result]: 'pass',
     };
     if (tool) {
       const info = infoOf(tool);
-      template['gen_ai.tool.type'] = info.type;
-      template['gen_ai.tool.description'] = info.description;
+      template[GEN_AI.toolType] = info.type;
+      template[GEN_AI.toolDescription] = info.description;
       // Unknown names are not cached: a caller could make up any number of them.
       this.#templates.set(name, template);
     }

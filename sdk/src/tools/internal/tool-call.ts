@@ -1,6 +1,8 @@
 import { auditOwner } from '../../audit/internal/runtime-audit.js';
 import type { RequestContextImpl } from '../../context/internal/request-context.js';
 import type { RequestContext } from '../../context/types.js';
+import { emitAs } from '../../events/internal/emit.js';
+import type { ProgressEvent } from '../../events/types.js';
 import type { ToolCall } from '../types.js';
 
 /** The ToolCall a tool gets: its owner read from the tool system, never from the ambient context. */
@@ -23,5 +25,9 @@ export class ToolCallImpl implements ToolCall {
   get context(): RequestContext {
     auditOwner(this.#owner);
     return this.#owner;
+  }
+
+  emit(event: ProgressEvent): boolean {
+    return emitAs(this.#owner, event, 'call.emit(event)');
   }
 }

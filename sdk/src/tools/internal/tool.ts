@@ -3,6 +3,8 @@ import type { RequestContextImpl } from '../../context/internal/request-context.
 import { tryGetRequestContext } from '../../context/internal/request-scope.js';
 import type { RequestContext } from '../../context/types.js';
 import { RequestContextMissingError } from '../../errors/errors.js';
+import { emitAs } from '../../events/internal/emit.js';
+import type { ProgressEvent } from '../../events/types.js';
 import type { SharedState } from '../../shared-state/types.js';
 import type { ToolCall, ToolType } from '../types.js';
 
@@ -73,6 +75,22 @@ export abstract class Tool<Args = unknown, Result = unknown> {
     if (!active) throw new RequestContextMissingError(`${this.constructor.name}.sharedState`);
     auditOwner(owner);
     return active.sharedState;
+  }
+
+  /**
+   * Sends a progress event to the owning request's own connection (its
+   * WebSocket or server-sent-events response): see emitProgress(). Returns
+   * false when it was not delivered. Throws RequestContextMissingError for an
+   * instance no tool system owns and TypeError for an event that is not a
+   * JSON object; used from another request, the event is refused with an
+   * `event-owner` violation.
+   *
+   * ```ts
+   * async run({ q }) { this.emit({ type: 'searching', q }); … }
+   * ```
+   */
+  protected emit(event: ProgressEvent): boolean {
+    return emitAs(this.#ownerOrThrow('emit'), event, `${this.constructor.name}.emit(event)`);
   }
 
   // Fails closed: an unowned instance must not fall back to whatever request happens to be active.
