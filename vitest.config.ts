@@ -1,7 +1,12 @@
 import { defineConfig } from 'vitest/config';
+import { sourceModeConfig } from './test/helpers/source-mode.ts';
 
-// Tests import the built package ('isotrace', 'isotrace/...'): `npm test` builds first.
+// Tests run isotrace from sdk/src/, so an edit is tested without a build: 'isotrace' and
+// 'isotrace/...' resolve through package.json's `isotrace-source` condition, in vitest and in
+// every Node process the tests start (worker threads, child processes, examples). Only the
+// tests of the built package (test/e2e: `npm pack`, the bin) need `npm run build` first.
 export default defineConfig({
+  ...sourceModeConfig(),
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',

@@ -196,9 +196,9 @@ function compareVersions(a: string, b: string): number {
   return preA === preB ? 0 : preA ? -1 : 1;
 }
 
-/** The directory of the @opentelemetry/core that isotrace's built inbound path (dist/http) resolves. */
+/** The directory of the @opentelemetry/core that isotrace's inbound path (sdk/src/http, dist/http alike) resolves. */
 function coreUsedByIsotrace(): string {
-  let dir = dirname(createRequire(join(ROOT, 'dist/http/internal/inbound.js')).resolve('@opentelemetry/core'));
+  let dir = dirname(createRequire(join(ROOT, 'sdk/src/http/internal/inbound.ts')).resolve('@opentelemetry/core'));
   while (!existsSync(join(dir, 'package.json')) || (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name !== '@opentelemetry/core') dir = dirname(dir);
   return realpathSync(dir);
 }

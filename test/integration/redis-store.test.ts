@@ -366,7 +366,7 @@ interface Fixture {
   kill(): void;
 }
 
-/** Runs test/fixtures/redis-increments.mjs in a second Node process (this Node, the built package). */
+/** Runs test/fixtures/redis-increments.mjs in a second Node process (this Node, isotrace from sdk/src as in every test process). */
 function startFixture(env: Record<string, string>): Fixture {
   const child = spawn(process.execPath, [fixture], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';

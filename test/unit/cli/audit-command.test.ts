@@ -1,10 +1,10 @@
 /**
- * `isotrace audit` as a user runs it: the built bin (dist/cli/isotrace.js) in
- * a child process. Exit 0 clean, 1 violations, 2 usage or connection error,
+ * `isotrace audit` as a user runs it: the bin's source (sdk/src/cli/isotrace.ts,
+ * no build needed) in a child process. Exit 0 clean, 1 violations, 2 usage or connection error,
  * 3 nothing audited or audit incomplete, with a message that says what to fix.
  * Jaeger is played by local HTTP servers here (one that answers whatever a test
  * sets, one that searches a set of traces the way Jaeger's api/v3 does);
- * test/e2e/audit-cli.test.ts runs the same command against a real one.
+ * test/e2e/audit-cli.test.ts runs the built bin against a real one.
  */
 import { execFile } from 'node:child_process';
 import { Readable } from 'node:stream';
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen, type TestServer } from '../../helpers/http.ts';
 import { closedPort } from '../../helpers/net.ts';
 
-const CLI = fileURLToPath(new URL('../../../dist/cli/isotrace.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../sdk/src/cli/isotrace.ts', import.meta.url));
 const USAGE = /^Usage: isotrace audit --jaeger URL --service NAME/m;
 const NO_TRACES = { status: 404, body: '{"error":{"httpCode":404,"message":"No traces found"}}' };
 
