@@ -1,6 +1,6 @@
 /** `isotrace`: request context, SharedState access, variables and tracing set-up. */
 export { startTracing } from './tracing/internal/start-tracing.js';
-export type { CallbackAuditOptions, ExportStats, PropagationTarget, RedactInfo, Tracing, TracingOptions } from './tracing/types.js';
+export type { CallbackAuditOptions, ExportStats, PropagationTarget, RedactInfo, StartedTracing, Tracing, TracingOptions } from './tracing/types.js';
 export {
   bindToRequest,
   getFromContext,
@@ -9,7 +9,7 @@ export {
   updateRequestContext,
   withRequestContext,
 } from './context/internal/request-scope.js';
-export type { RequestContext, RequestContextInit, RequestContextSnapshot, RequestContextValues } from './context/types.js';
+export type { RequestContext, RequestContextInit, RequestContextSnapshot, RequestContextValues, ValueKey } from './context/types.js';
 export { emitProgress, getEventStream } from './events/internal/emit.js';
 export type { EventOutcome, EventStream, ProgressEvent } from './events/types.js';
 export { getSharedState } from './shared-state/internal/get-shared-state.js';

@@ -6,9 +6,11 @@ import type { Tracing, TracingOptions } from '../tracing/types.js';
 /**
  * Options of createIsotrace(): those of startTracing() but the ones the host's
  * own setup owns (`exporter`, `endpoint`, `sampler`, `metricReaders`,
- * `maxQueueSize`). `flushTimeoutMs` bounds the handle's forceFlush().
+ * `maxQueueSize`, `instrumentations`, `spanProcessors`, `resource`).
+ * `flushTimeoutMs` bounds the handle's forceFlush(). `serviceName` may be left
+ * out when OTEL_SERVICE_NAME (or `service.name` in OTEL_RESOURCE_ATTRIBUTES) gives one.
  */
-export type IsotraceOptions = Omit<TracingOptions, 'exporter' | 'endpoint' | 'sampler' | 'metricReaders' | 'maxQueueSize'>;
+export type IsotraceOptions = Omit<TracingOptions, 'exporter' | 'endpoint' | 'sampler' | 'metricReaders' | 'maxQueueSize' | 'instrumentations' | 'spanProcessors' | 'resource'>;
 
 /**
  * isotrace's parts for a host's own OpenTelemetry setup (NodeSDK,

@@ -67,14 +67,85 @@ export interface SharedStateStore {
   close?(): Promise<void>;
   /**
    * How a worker thread can open this same store itself (structured-clone
-   * data). Stores without one (MemoryStore) are reached through the thread
-   * that owns them.
+   * data), read once by startTracing(). Stores without one (MemoryStore, a
+   * RedisStore given its own client) are reached through the thread that owns
+   * them, over a message channel.
    */
   workerRecipe?(): WorkerStoreRecipe | undefined;
 }
 
-/** What a worker thread needs to open a store of its own on the same backend. */
+/**
+ * What a worker thread needs to open a store of its own on the same backend:
+ * the worker imports `module` and calls its export `factory` with `options`.
+ * Any store can offer one, RedisStore does:
+ *
+ * ```ts
+ * // my-store.ts
+ * export class MyStore implements SharedStateStore {
+ *   constructor(readonly options: { url: string }) {}
+ *   workerRecipe(): WorkerStoreRecipe {
+ *     return { module: import.meta.url, factory: 'openMyStore', options: this.options };
+ *   }
+ *   // get, set, update, delete, keys …
+ * }
+ * export function openMyStore(options: { url: string }): MyStore {
+ *   return new MyStore(options);
+ * }
+ * ```
+ */
 export interface WorkerStoreRecipe {
-  kind: 'redis';
-  options: { url?: string; keyPrefix: string; commandTimeoutMs: number; connectTimeoutMs: number };
+  /**
+   * The module the worker imports: a `file:` URL (the store module's own
+   * `import.meta.url`), or a package name resolvable from isotrace's location.
+   */
+  module: string;
+  /** Its export that opens the store: a function given `options`, returning a SharedStateStore or a promise of one. */
+  factory: string;
+  /** Structured-clone data for the factory (a URL, a key prefix, timeouts; never a client or a function). */
+  options?: unknown;
+}
+
+/** Options of MemoryStore. */
+export interface MemoryStoreOptions {
+  /** How often expired keys are swept, in ms (they are also dropped when read). Default 30 s. */
+  sweepIntervalMs?: number;
+}
+
+/**
+ * The part of a node-redis client (`createClient()` from `redis`) that
+ * RedisStore uses. Any node-redis v5+ client fits; RedisStore sends raw
+ * commands, so client modules, scripts and type mappings do not matter.
+ */
+export interface RedisStoreClient {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  sendCommand(args: readonly string[], options?: { abortSignal?: AbortSignal }): Promise<unknown>;
+  on(event: 'error' | 'ready', listener: (error?: unknown) => void): unknown;
+  off(event: 'error' | 'ready', listener: (error?: unknown) => void): unknown;
+  close(): Promise<unknown>;
+  destroy(): void;
+}
+
+/** Options of RedisStore. */
+export interface RedisStoreOptions {
+  /** `redis[s]://[[user][:password]@]host[:port][/db]`; default node-redis's `redis://localhost:6379`. Not with `client`. */
+  url?: string;
+  /**
+   * An existing node-redis client to use instead of creating one. RedisStore
+   * connects it on first use if it is not open, listens to its `error` event
+   * (so a connection error never crashes the process) and never closes it:
+   * its owner does. Create it with `disableOfflineQueue: true` so calls fail
+   * at once while it reconnects (otherwise they fail at `commandTimeoutMs`).
+   */
+  client?: RedisStoreClient;
+  /** First component of every Redis key; default `isotrace:ss`. */
+  keyPrefix?: string;
+  /** Bound on every store call (connecting, queueing, retries included), in ms; default 2000. */
+  commandTimeoutMs?: number;
+  /**
+   * Bound on one connect attempt of the client RedisStore creates, in ms;
+   * default 5000. Calls never wait longer than `commandTimeoutMs` for it.
+   */
+  connectTimeoutMs?: number;
 }

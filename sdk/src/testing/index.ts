@@ -1,8 +1,7 @@
 /** `isotrace/testing`: test kit for asserting that nothing crosses between requests. */
 export { setupTestTracing } from './internal/test-tracing.js';
-export type { TestTracing, TestTracingOptions } from './internal/test-tracing.js';
+export type { StartedTestTracing, TestHooks, TestTracing, TestTracingOptions, UseTestTracingOptions } from './types.js';
 export { useTestTracing } from './internal/use-test-tracing.js';
-export type { TestHooks, UseTestTracingOptions } from './internal/use-test-tracing.js';
 export { expectNoCrossRequestLeakage } from './internal/expect-no-leakage.js';
 export { auditSpans } from '../audit/internal/audit-spans.js';
 export type { AuditableSpan } from '../audit/internal/audit-spans.js';

@@ -1,5 +1,7 @@
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import type { Resource } from '@opentelemetry/resources';
 import type { IMetricReader } from '@opentelemetry/sdk-metrics';
-import type { Sampler, SpanExporter } from '@opentelemetry/sdk-trace';
+import type { Sampler, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { SharedStateStore } from '../shared-state/types.js';
 
 /**
@@ -43,16 +45,31 @@ export interface CallbackAuditOptions {
   stacks?: boolean;
 }
 
-/** Options of startTracing(). Only serviceName is required. */
+/**
+ * Options of startTracing(). Only a service name is required: `serviceName`,
+ * or OTEL_SERVICE_NAME (or `service.name` in OTEL_RESOURCE_ATTRIBUTES).
+ *
+ * The OpenTelemetry SDK variables apply as the specification says, with an
+ * option given in code winning over its variable (as in OpenTelemetry JS):
+ * OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG),
+ * OTEL_BSP_*, OTEL_EXPORTER_OTLP_* (endpoint, headers, timeout, TLS files) and
+ * OTEL_SDK_DISABLED (docs/composing.md lists them).
+ */
 export interface TracingOptions {
-  /** `service.name` of every span. */
-  serviceName: string;
+  /**
+   * `service.name` of every span. Wins over OTEL_SERVICE_NAME; may be left out
+   * when OTEL_SERVICE_NAME, `service.name` in OTEL_RESOURCE_ATTRIBUTES or in
+   * `resource` gives one (a TypeError naming serviceName when none does).
+   */
+  serviceName?: string;
   /** Where spans go: OTLP/HTTP (default), the console, nowhere, or your own exporter. */
   exporter?: 'otlp' | 'console' | 'none' | SpanExporter;
   /**
    * OTLP/HTTP base URL (e.g. http://collector:4318), or its traces URL
    * (http://collector:4318/v1/traces): spans go to `<base>/v1/traces`, metrics
-   * to `<base>/v1/metrics`. Default from OTEL_EXPORTER_OTLP_* variables, else http://localhost:4318.
+   * to `<base>/v1/metrics`. Default from OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT,
+   * else http://localhost:4318. Headers, timeouts and TLS files come from the
+   * other OTEL_EXPORTER_OTLP_* variables.
    */
   endpoint?: string;
   /**
@@ -79,16 +96,53 @@ export interface TracingOptions {
   recordToolArguments?: boolean;
   /** Rewrites recorded tool arguments and results; a throwing hook records nothing. */
   redact?: (value: unknown, info: RedactInfo) => unknown;
-  /** Which traces are exported; default parent-based, always on. Unsampled spans are still recorded, never exported. */
+  /**
+   * Which traces are exported; default OTEL_TRACES_SAMPLER (with
+   * OTEL_TRACES_SAMPLER_ARG), else parent-based, always on. Unsampled spans are
+   * still recorded, never exported.
+   */
   sampler?: Sampler;
   /** Instrument outbound node:http and fetch/undici calls (CLIENT spans, traceparent, baggage per propagateTo); default true. */
   instrumentHttp?: boolean;
-  /** Bound on forceFlush() and shutdown(), in ms; default 5000. */
+  /**
+   * Bound on forceFlush() and shutdown(), in ms; default 5000. When given it is
+   * also each export's timeout; when not, OTEL_BSP_EXPORT_TIMEOUT and
+   * OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT set those (else 5000).
+   */
   flushTimeoutMs?: number;
   /** Metric readers for isotrace's metrics (`isotrace.isolation.violations`); default OTLP when `exporter` is 'otlp', else none. */
   metricReaders?: IMetricReader[];
-  /** Span queue bound of the batch processor; spans beyond it are dropped and counted. Default 2048. */
+  /**
+   * Span queue bound of the batch processor; spans beyond it are dropped and
+   * counted. Default OTEL_BSP_MAX_QUEUE_SIZE, else 2048. (OTEL_BSP_SCHEDULE_DELAY
+   * and OTEL_BSP_MAX_EXPORT_BATCH_SIZE apply too.)
+   */
   maxQueueSize?: number;
+  /**
+   * More OpenTelemetry instrumentations (database clients, frameworks, …),
+   * registered beside isotrace's own outbound HTTP/undici ones; their spans
+   * carry the request identity. Nested arrays are flattened, as NodeSDK does
+   * (`[getNodeAutoInstrumentations({ … })]`). An HTTP or undici
+   * instrumentation is a TypeError while `instrumentHttp` is on: isotrace's
+   * own make the CLIENT spans and decide where baggage may go. shutdown()
+   * disables them.
+   */
+  instrumentations?: ReadonlyArray<Instrumentation | readonly Instrumentation[]>;
+  /**
+   * More span processors (a second backend, an LLM-observability processor),
+   * after isotrace's request-identity processor, so they see the identity
+   * attributes, and beside its export processor. They are given every recorded
+   * span, unsampled ones included (isotrace records those, never exports
+   * them): the SDK's processors export only sampled spans. shutdown() shuts
+   * them down.
+   */
+  spanProcessors?: readonly SpanProcessor[];
+  /**
+   * Resource attributes of every span, as NodeSDK's `resource`: detected
+   * attributes and OTEL_RESOURCE_ATTRIBUTES are merged over it, and the
+   * service name (see serviceName) over those.
+   */
+  resource?: Resource;
 }
 
 /** What became of the sampled spans this process finished (cumulative). */
@@ -103,7 +157,7 @@ export interface ExportStats {
   dropped: number;
 }
 
-/** The handle startTracing() returns. */
+/** The handle startTracing() returns (createIsotrace()'s attach() too). */
 export interface Tracing {
   readonly serviceName: string;
   /**
@@ -132,3 +186,13 @@ export interface Tracing {
    */
   shutdown(): Promise<void>;
 }
+
+/**
+ * What startTracing() returns: the Tracing handle, ready on return (isotrace is
+ * set up synchronously, so code on the next line already runs traced), that
+ * can also be awaited, as before: `await startTracing(options)` gives the same
+ * handle. A start that fails comes back as a rejected promise in its place
+ * (never a synchronous throw): awaited, it throws; left unhandled, Node's
+ * unhandled-rejection handling stops the process with the error.
+ */
+export interface StartedTracing extends Tracing, PromiseLike<Tracing> {}

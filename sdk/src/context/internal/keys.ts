@@ -1,7 +1,9 @@
-import { createContextKey } from '@opentelemetry/api';
-
-/** Where the RequestContext lives in the OpenTelemetry context. */
-export const REQUEST_CONTEXT_KEY = createContextKey('isotrace.request_context');
+/**
+ * Where the RequestContext lives in the OpenTelemetry context. A `Symbol.for`
+ * key (createContextKey() makes a fresh symbol per copy), so every copy of
+ * isotrace loaded in the process finds the request another copy started.
+ */
+export const REQUEST_CONTEXT_KEY: symbol = Symbol.for('isotrace.request_context');
 
 /** Span attributes every span of a request carries. */
 export const ATTR = {

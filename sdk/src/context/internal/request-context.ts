@@ -31,7 +31,8 @@ export class RequestContextImpl implements RequestContext {
    * snapshot in a worker or child process: that uses its own thread's runtime.
    */
   readonly runtime: Runtime | undefined;
-  readonly #values: Map<string, unknown>;
+  /** Made on the first value: most requests carry none. */
+  #values: Map<string, unknown> | undefined;
   readonly #store: SharedStateStore;
   readonly #onSharedStateAccess: SharedStateAccessHook | undefined;
   #sharedState: SharedState | undefined;
@@ -45,7 +46,7 @@ export class RequestContextImpl implements RequestContext {
     this.jobId = identity.jobId;
     this.traceId = identity.traceId;
     this.conversationId = identity.conversationId;
-    this.#values = new Map(values);
+    this.#values = values === undefined ? undefined : new Map(values);
     this.#store = store;
     this.#onSharedStateAccess = onSharedStateAccess;
     this.runtime = runtime;
@@ -58,16 +59,16 @@ export class RequestContextImpl implements RequestContext {
   }
 
   get<K extends ValueKey>(key: K): RequestContextValues[K] | undefined {
-    return this.#values.get(key) as RequestContextValues[K] | undefined;
+    return this.#values?.get(key) as RequestContextValues[K] | undefined;
   }
 
   set<K extends ValueKey>(key: K, value: RequestContextValues[K]): void {
     if (typeof key !== 'string') throw new TypeError(`Request context keys are strings; got ${typeof key}.`);
-    this.#values.set(key, value);
+    (this.#values ??= new Map()).set(key, value);
   }
 
   values(): Partial<RequestContextValues> {
-    return Object.fromEntries(this.#values);
+    return this.#values ? Object.fromEntries(this.#values) : {};
   }
 
   /** Numbers this request's tool systems: 1, 2, … (part of their registry id). */
@@ -84,7 +85,7 @@ export class RequestContextImpl implements RequestContext {
       userId: this.userId,
       ...(this.jobId === undefined ? {} : { jobId: this.jobId }),
       traceId: this.traceId,
-      values: Object.fromEntries(this.#values),
+      values: this.#values ? Object.fromEntries(this.#values) : {},
     };
   }
 

@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { context, propagation, SpanStatusCode, trace, type Attributes, type Baggage, type BaggageEntry, type Context, type Link, type Span, type SpanKind } from '@opentelemetry/api';
+import { context, propagation, SpanStatusCode, trace, type Attributes, type Baggage, type Context, type Link, type Span, type SpanKind } from '@opentelemetry/api';
 import { auditSharedStateAccess } from '../../audit/internal/runtime-audit.js';
 import { RequestContextMissingError } from '../../errors/errors.js';
 import { GEN_AI } from '../../tools/internal/gen-ai.js';
-import { getRuntime } from '../../tracing/internal/runtime.js';
+import { getRuntime, processState } from '../../tracing/internal/runtime.js';
 import type { RequestContext, RequestContextInit, RequestContextValues, ValueKey } from '../types.js';
 import { bindListenersToRequests, markBoundToRequest, type ListenerTarget } from './bind-listeners.js';
+import { directAttributes, putAttribute } from './checked-attributes.js';
 import { ATTR, BAGGAGE, CORRELATION_ID_PATTERN, REQUEST_CONTEXT_KEY } from './keys.js';
 import { requestContextOf } from './active-request.js';
+import { stampIdentity } from './request-attributes-processor.js';
+import { RequestBaggage } from './request-baggage.js';
 import { RequestContextImpl } from './request-context.js';
+import { BAGGAGE_KEY, ScopeContext, SPAN_KEY } from './scope-context.js';
 
 export { requestContextOf };
 
@@ -35,7 +39,8 @@ export interface RequestSpanOptions {
  * });
  * ```
  */
-export async function withRequestContext<T>(init: RequestContextInit, fn: (ctx: RequestContext) => T | Promise<T>): Promise<T> {
+export function withRequestContext<T>(init: RequestContextInit, fn: (ctx: RequestContext) => T | Promise<T>): Promise<T> {
+  // Not async itself: runRequest() is, so a bad call still rejects, one promise the fewer per request.
   return runRequest(init, fn);
 }
 
@@ -50,25 +55,26 @@ export async function runRequest<T>(
   assertInit(init);
   if (typeof fn !== 'function') throw new TypeError('withRequestContext(init, fn): fn must be a function.');
 
+  const outer = requestContextOf(parent);
   const requestId = init.requestId ?? randomUUID();
-  const correlationId = init.correlationId ?? inheritedCorrelationId(parent) ?? requestId;
-  // One attribute object, the edge adapter's first: identity keys win (as a spread of both would).
-  const attributes: Attributes = spanOptions.attributes ? { ...spanOptions.attributes } : {};
-  attributes[ATTR.requestId] = requestId;
-  attributes[ATTR.correlationId] = correlationId;
-  attributes[ATTR.tenantId] = init.tenantId;
-  attributes[ATTR.userId] = init.userId;
-  attributes[ATTR.requestSpan] = true;
-  if (init.jobId !== undefined) attributes[ATTR.jobId] = init.jobId;
-  if (init.conversationId !== undefined) attributes[GEN_AI.conversationId] = init.conversationId;
-  const span = runtime.tracer.startSpan(init.name ?? 'request', { kind: spanOptions.kind, links: spanOptions.links, attributes }, parent);
+  const correlationId = init.correlationId ?? inheritedCorrelationId(parent, outer) ?? requestId;
+  // Started without the enclosing request (if any): the identity processor must not stamp that one's identity on this span.
+  const spanParent = outer ? parent.deleteValue(REQUEST_CONTEXT_KEY) : parent;
+  const span = runtime.tracer.startSpan(init.name ?? 'request', { kind: spanOptions.kind, links: spanOptions.links, attributes: spanOptions.attributes }, spanParent);
   const ctx = new RequestContextImpl(
     { requestId, correlationId, tenantId: init.tenantId, userId: init.userId, jobId: init.jobId, traceId: span.spanContext().traceId, conversationId: init.conversationId },
     init.values === undefined ? undefined : Object.entries(init.values),
     runtime.store,
     auditSharedStateAccess,
+    runtime,
   );
-  const bound = propagation.setBaggage(trace.setSpan(parent, span).setValue(REQUEST_CONTEXT_KEY, ctx), identityBaggage(parent, ctx));
+  // The marker and the identity (checked above), written without the SDK validating them again; they win over the adapter's attributes.
+  putAttribute(span, directAttributes(span), ATTR.requestSpan, true, true);
+  stampIdentity(span, ctx, true);
+  if (init.conversationId !== undefined) putAttribute(span, directAttributes(span), GEN_AI.conversationId, init.conversationId, true);
+  // One context with the span, the request and its baggage (what trace.setSpan() and propagation.setBaggage() would set).
+  const own = new Map<symbol, unknown>().set(SPAN_KEY, span).set(REQUEST_CONTEXT_KEY, ctx).set(BAGGAGE_KEY, identityBaggage(parent, outer, ctx));
+  const bound = new ScopeContext(parent, own);
   // Counted so a runtime replaced by a restart releases its own store only after this request.
   runtime.requests?.enter();
   try {
@@ -94,7 +100,10 @@ export function getRequestContext(): RequestContext {
 
 /** The request context bound to the running code, or undefined outside a request. */
 export function tryGetRequestContext(): RequestContext | undefined {
-  return requestContextOf(context.active());
+  const ctx = requestContextOf(context.active());
+  // Another copy of isotrace may have started the request: only a compatible one reads it (IsotraceSetupError otherwise).
+  if (ctx) processState();
+  return ctx;
 }
 
 /**
@@ -146,24 +155,26 @@ export function bindToRequest(target: ((...args: never[]) => unknown) | Listener
   return markBoundToRequest(context.bind(context.active(), target));
 }
 
-const REQUIRED_FIELDS = ['tenantId', 'userId'] as const;
-const OPTIONAL_FIELDS = ['jobId', 'requestId', 'correlationId', 'name', 'conversationId'] as const;
-
+/** The one check of a request's identity: every span of the request carries these values without another one. */
 function assertInit(init: RequestContextInit): void {
   if (init === null || typeof init !== 'object') throw new TypeError('withRequestContext(init, fn): init must be an object with tenantId and userId.');
-  for (const field of REQUIRED_FIELDS) {
-    if (typeof init[field] !== 'string' || init[field].length === 0) throw new TypeError(`withRequestContext: init.${field} must be a non-empty string.`);
-  }
-  for (const field of OPTIONAL_FIELDS) {
-    const value = init[field];
-    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) throw new TypeError(`withRequestContext: init.${field} must be a non-empty string when given.`);
-  }
+  assertText(init.tenantId, 'tenantId', true);
+  assertText(init.userId, 'userId', true);
+  assertText(init.jobId, 'jobId', false);
+  assertText(init.requestId, 'requestId', false);
+  assertText(init.correlationId, 'correlationId', false);
+  assertText(init.name, 'name', false);
+  assertText(init.conversationId, 'conversationId', false);
   if (init.values !== undefined && (init.values === null || typeof init.values !== 'object')) throw new TypeError('withRequestContext: init.values must be an object when given.');
 }
 
+function assertText(value: unknown, field: string, required: boolean): void {
+  if (typeof value === 'string' ? value.length > 0 : !required && value === undefined) return;
+  throw new TypeError(`withRequestContext: init.${field} must be a non-empty string${required ? '' : ' when given'}.`);
+}
+
 /** The enclosing request's correlation id, else a valid one from (already trusted) baggage. */
-function inheritedCorrelationId(parent: Context): string | undefined {
-  const enclosing = requestContextOf(parent);
+function inheritedCorrelationId(parent: Context, enclosing: RequestContextImpl | undefined): string | undefined {
   if (enclosing) return enclosing.correlationId;
   const inbound = propagation.getBaggage(parent)?.getEntry(BAGGAGE.correlationId)?.value;
   return inbound !== undefined && CORRELATION_ID_PATTERN.test(inbound) ? inbound : undefined;
@@ -175,19 +186,10 @@ function inheritedCorrelationId(parent: Context): string | undefined {
  * nothing else: the outer request's other entries (a trusted peer's included)
  * were trusted for that tenant and user only.
  */
-function identityBaggage(parent: Context, ctx: RequestContextImpl): Baggage {
-  const outer = requestContextOf(parent);
+function identityBaggage(parent: Context, outer: RequestContextImpl | undefined, ctx: RequestContextImpl): Baggage {
   const inherited = outer && (outer.tenantId !== ctx.tenantId || outer.userId !== ctx.userId) ? undefined : propagation.getBaggage(parent);
-  // Each setEntry copies the baggage: without inherited entries, build it in one go (same entries, same order).
-  if (!inherited) {
-    const entries: Record<string, BaggageEntry> = {
-      [BAGGAGE.correlationId]: { value: ctx.correlationId },
-      [BAGGAGE.tenantId]: { value: ctx.tenantId },
-      [BAGGAGE.userId]: { value: ctx.userId },
-    };
-    if (ctx.jobId !== undefined) entries[BAGGAGE.jobId] = { value: ctx.jobId };
-    return propagation.createBaggage(entries);
-  }
+  // Without inherited entries (the usual case) the identity is read from the request when someone asks for it.
+  if (!inherited) return new RequestBaggage(ctx);
   const baggage = inherited
     .setEntry(BAGGAGE.correlationId, { value: ctx.correlationId })
     .setEntry(BAGGAGE.tenantId, { value: ctx.tenantId })

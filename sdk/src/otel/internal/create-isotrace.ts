@@ -4,6 +4,7 @@ import { startCallbackAudit } from '../../audit/internal/callback-audit.js';
 import { IsotraceSetupError, TracingAlreadyStartedError } from '../../errors/errors.js';
 import { activateRuntime, createIsotraceParts, outboundInstrumentations, patchBuiltinHttpForEsm, type IsotraceParts } from '../../tracing/internal/isotrace-parts.js';
 import { reportOnce } from '../../tracing/internal/report.js';
+import { resolveServiceName } from '../../tracing/internal/otel-env.js';
 import { runningRuntime, stopRuntime } from '../../tracing/internal/runtime.js';
 import { validateOptions } from '../../tracing/internal/validate-options.js';
 import { withinTimeout } from '../../tracing/internal/within-timeout.js';
@@ -58,6 +59,9 @@ const HOST_OWNED: Readonly<Record<string, string>> = {
   sampler: "the host's tracer provider samples: set NodeSDK's `sampler`",
   metricReaders: "isotrace counts isotrace.isolation.violations on the host's meter provider: give NodeSDK your `metricReaders`",
   maxQueueSize: "the host's batch span processor bounds its own queue",
+  instrumentations: "the host registers instrumentations: add yours beside isotrace.instrumentations in the host's `instrumentations`",
+  spanProcessors: "the host's tracer provider runs span processors: add yours after isotrace.spanProcessor in the host's `spanProcessors`",
+  resource: "the host's tracer provider owns the resource: set NodeSDK's `resource`",
 };
 
 function validateIsotraceOptions(options: IsotraceOptions): void {
@@ -79,9 +83,10 @@ async function attach(options: IsotraceOptions, parts: IsotraceParts, propagator
   if (runningRuntime()) throw new TracingAlreadyStartedError();
 
   enableInstrumentations(parts);
-  activateRuntime(options, parts, {
+  const serviceName = resolveServiceName(options)!;
+  const runtime = activateRuntime({ ...options, serviceName }, parts, {
     tracer: trace.getTracer(ISOTRACE_SCOPE, ISOTRACE_VERSION),
-    resource: resourceFromAttributes({ 'service.name': options.serviceName }),
+    resource: resourceFromAttributes({ 'service.name': serviceName }),
     exportSpans: dropWorkerSpans,
   });
   propagator.start();
@@ -90,7 +95,7 @@ async function attach(options: IsotraceOptions, parts: IsotraceParts, propagator
 
   let stopping: Promise<void> | undefined;
   return {
-    serviceName: options.serviceName,
+    serviceName,
     // The host's exporters own export and its losses: isotrace exported nothing itself.
     stats: () => ({ ended: 0, exported: 0, failed: 0, dropped: 0 }),
     forceFlush: () => withinTimeout(flushActiveProvider(), flushTimeoutMs, 'forceFlush()'),
@@ -100,7 +105,7 @@ async function attach(options: IsotraceOptions, parts: IsotraceParts, propagator
       stopping ??= (async () => {
         propagator.stop();
         stopCallbackAudit();
-        stopRuntime();
+        stopRuntime(runtime);
       })();
       return stopping;
     },

@@ -1,15 +1,9 @@
-import type { SharedStateScope, SharedStateStore } from '../types.js';
+import type { MemoryStoreOptions, SharedStateScope, SharedStateStore } from '../types.js';
 import { checkTtlMs } from './ttl.js';
 
 interface Entry {
   json: string;
   expiresAt: number;
-}
-
-/** Options of MemoryStore. */
-export interface MemoryStoreOptions {
-  /** How often expired keys are swept, in ms (they are also dropped when read). Default 30 s. */
-  sweepIntervalMs?: number;
 }
 
 /**

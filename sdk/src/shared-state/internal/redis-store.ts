@@ -1,47 +1,9 @@
-import { createClient } from 'redis';
+import type * as RedisModule from 'redis';
 import { IsotraceError, SharedStateConflictError, SharedStateUnavailableError } from '../../errors/errors.js';
-import type { SharedStateScope, SharedStateStore, WorkerStoreRecipe } from '../types.js';
+import { loadPeer } from '../../tracing/internal/load-module.js';
+import type { RedisStoreClient, RedisStoreOptions, SharedStateScope, SharedStateStore, WorkerStoreRecipe } from '../types.js';
 import { COMPARE_AND_SET, DELETE_AND_UNINDEX, LIVE_MEMBERS, SET_AND_INDEX, type RedisScript } from './redis-scripts.js';
 import { checkTtlMs } from './ttl.js';
-
-/**
- * The part of a node-redis client (`createClient()` from `redis`) that
- * RedisStore uses. Any node-redis v5+ client fits; RedisStore sends raw
- * commands, so client modules, scripts and type mappings do not matter.
- */
-export interface RedisStoreClient {
-  readonly isOpen: boolean;
-  readonly isReady: boolean;
-  connect(): Promise<unknown>;
-  sendCommand(args: readonly string[], options?: { abortSignal?: AbortSignal }): Promise<unknown>;
-  on(event: 'error' | 'ready', listener: (error?: unknown) => void): unknown;
-  off(event: 'error' | 'ready', listener: (error?: unknown) => void): unknown;
-  close(): Promise<unknown>;
-  destroy(): void;
-}
-
-/** Options of RedisStore. */
-export interface RedisStoreOptions {
-  /** `redis[s]://[[user][:password]@]host[:port][/db]`; default node-redis's `redis://localhost:6379`. Not with `client`. */
-  url?: string;
-  /**
-   * An existing node-redis client to use instead of creating one. RedisStore
-   * connects it on first use if it is not open, listens to its `error` event
-   * (so a connection error never crashes the process) and never closes it:
-   * its owner does. Create it with `disableOfflineQueue: true` so calls fail
-   * at once while it reconnects (otherwise they fail at `commandTimeoutMs`).
-   */
-  client?: RedisStoreClient;
-  /** First component of every Redis key; default `isotrace:ss`. */
-  keyPrefix?: string;
-  /** Bound on every store call (connecting, queueing, retries included), in ms; default 2000. */
-  commandTimeoutMs?: number;
-  /**
-   * Bound on one connect attempt of the client RedisStore creates, in ms;
-   * default 5000. Calls never wait longer than `commandTimeoutMs` for it.
-   */
-  connectTimeoutMs?: number;
-}
 
 const DEFAULT_KEY_PREFIX = 'isotrace:ss';
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
@@ -132,7 +94,8 @@ export class RedisStore implements SharedStateStore {
     this.#ownsClient = client === undefined;
     this.#client = client ?? createOwnClient(url, connectTimeoutMs);
     this.#endpoint = client === undefined ? `Redis at ${endpointOf(url)}` : 'Redis (the client passed to RedisStore)';
-    this.#recipe = client === undefined ? { kind: 'redis', options: { ...(url === undefined ? {} : { url }), keyPrefix, commandTimeoutMs, connectTimeoutMs } } : undefined;
+    const workerOptions: RedisStoreOptions = { ...(url === undefined ? {} : { url }), keyPrefix, commandTimeoutMs, connectTimeoutMs };
+    this.#recipe = client === undefined ? { module: import.meta.url, factory: 'openRedisStore', options: workerOptions } : undefined;
     this.#client.on('error', this.#onError);
     this.#client.on('ready', this.#onReady);
   }
@@ -438,6 +401,8 @@ function applyBatch(batch: PendingUpdate[], current: string | undefined): BatchR
 }
 
 function createOwnClient(url: string | undefined, connectTimeoutMs: number): RedisStoreClient {
+  // `redis` is an optional peer dependency: only a RedisStore that makes its own client needs it.
+  const { createClient } = loadPeer<typeof RedisModule>('redis', 'RedisStore (without a `client` option)');
   return createClient({
     ...(url === undefined ? {} : { url }),
     // Reject commands while reconnecting instead of queueing them until Redis is back.
@@ -558,4 +523,9 @@ function backoff(attempt: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** Opens a RedisStore in a worker thread, from the recipe of the submitting thread's store (RedisStore.workerRecipe()). */
+export function openRedisStore(options: RedisStoreOptions): RedisStore {
+  return new RedisStore(options);
 }

@@ -1,37 +1,19 @@
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { awaitable, failedStart } from '../../tracing/internal/awaitable.js';
+import { processState } from '../../tracing/internal/runtime.js';
 import { startTracingWith } from '../../tracing/internal/start-tracing.js';
-import { setRuntime, tryGetRuntime } from '../../tracing/internal/runtime.js';
-import type { Tracing, TracingOptions } from '../../tracing/types.js';
+import type { Tracing } from '../../tracing/types.js';
+import type { StartedTestTracing, TestTracing, TestTracingOptions } from '../types.js';
 import { RecordedSpans } from './recorded-spans.js';
 import { ViolationReader } from './violation-reader.js';
 
-/** Options of setupTestTracing(): those of startTracing() but the exporter (always the kit's own); serviceName defaults to `isotrace-test`, auditCallbacks to `{ stacks: true }`. */
-export type TestTracingOptions = Partial<Omit<TracingOptions, 'exporter'>>;
-
-/** What setupTestTracing() returns. */
-export interface TestTracing {
-  readonly tracing: Tracing;
-  /**
-   * Every span finished since the start or the last reset(), sampled or not
-   * (a leak inside a request whose inbound trace is unsampled is still
-   * audited). The list also carries the run-time violations counted since
-   * then, so expectNoCrossRequestLeakage(kit.spans()) fails on those too.
-   * Throws once a later setupTestTracing() has replaced this kit.
-   */
-  spans(): ReadableSpan[];
-  /** Forgets the spans and run-time violations collected so far. */
-  reset(): void;
-  /** The `isotrace.isolation.violations` counter since the kit started (reset() does not clear it): for one check, or all. */
-  violationCount(check?: string): Promise<number>;
-  /** Stops isotrace (a later setupTestTracing() may start it again); runs once. */
-  shutdown(): Promise<void>;
+/** What the process state keeps of a running kit: enough for the next setupTestTracing() to replace it. */
+export interface TestKitHandle {
+  /** Stops this kit for a new one, at once (its flush finishes in the background); a kit already shutting down just finishes. */
+  replace(): void;
 }
 
-// The kit running in this process, if any: isotrace's one handle (STYLE rule 2), held by the kit.
-// Test files that share a process (vitest `isolate: false`) then start clean even when one forgot shutdown().
-let live: TestKit | undefined;
-
-class TestKit implements TestTracing {
+class TestKit implements TestTracing, TestKitHandle {
   readonly tracing: Tracing;
   readonly #recorded: RecordedSpans;
   readonly #violations: ViolationReader;
@@ -61,17 +43,18 @@ class TestKit implements TestTracing {
   }
 
   shutdown(): Promise<void> {
-    this.#stopping ??= (async () => {
-      await this.tracing.shutdown();
-      if (live === this) live = undefined;
-    })();
+    if (!this.#stopping) {
+      const state = processState();
+      if (state.testKit === this) state.testKit = undefined;
+      // tracing.shutdown() undoes everything process-wide before it returns; only its flush is awaited.
+      this.#stopping = this.tracing.shutdown();
+    }
     return this.#stopping;
   }
 
-  /** Stops this kit for a new one; a kit already shutting down just finishes. */
-  async replace(): Promise<void> {
+  replace(): void {
     if (!this.#stopping) this.#replaced = true;
-    await this.shutdown();
+    void this.shutdown();
   }
 }
 
@@ -81,31 +64,58 @@ class TestKit implements TestTracing {
  * under test has finished. Takes the same options as startTracing()
  * (serviceName defaults to `isotrace-test`; the exporter is always the kit's).
  *
- * A kit still running from an earlier set-up in this process (a test file
- * that never called shutdown(), under vitest `isolate: false`) is shut down
- * first. Rejects with TracingAlreadyStartedError when isotrace was started by
- * startTracing() rather than by a kit. Shut the kit down after the tests
- * (useTestTracing() does all of this for vitest).
+ * Set up synchronously: the kit is usable on return, and can also be awaited
+ * (`await setupTestTracing()` gives the same kit). A kit still running from an
+ * earlier set-up in this process (a test file that never called shutdown(),
+ * under vitest `isolate: false`) is shut down first. Returns a rejected
+ * promise, never throws: with TracingAlreadyStartedError when isotrace was
+ * started by startTracing() rather than by a kit, and with IsotraceSetupError
+ * when OTEL_SDK_DISABLED=true (a kit that records nothing would pass every
+ * audit). Shut the kit down after the tests (useTestTracing() does all of this
+ * for vitest).
  *
  * ```ts
- * const kit = await setupTestTracing();
+ * const kit = setupTestTracing(); // or: await setupTestTracing()
  * await withRequestContext({ tenantId: 't1', userId: 'u1' }, handler);
  * expectNoCrossRequestLeakage(kit.spans());
  * await kit.shutdown();
  * ```
  */
-export async function setupTestTracing(options: TestTracingOptions = {}): Promise<TestTracing> {
-  await live?.replace();
+export function setupTestTracing(options: TestTracingOptions = {}): StartedTestTracing {
+  try {
+    const kit = startKit(options);
+    return awaitable(viewOf(kit), kit);
+  } catch (error) {
+    return failedStart(error);
+  }
+}
+
+function startKit(options: TestTracingOptions): TestKit {
+  const state = processState();
+  state.testKit?.replace();
   const recorded = new RecordedSpans();
   const violations = new ViolationReader();
-  const tracing = await startTracingWith(
+  const tracing = startTracingWith(
     { serviceName: 'isotrace-test', ...options, auditCallbacks: options.auditCallbacks ?? { stacks: true }, exporter: recorded.exporter, metricReaders: [violations, ...(options.metricReaders ?? [])] },
     'synchronous',
-    [recorded.unsampled],
+    {
+      observers: [recorded.unsampled],
+      // Counts each run-time violation as it happens, also those no span shows (no active or no recording span).
+      observeViolations: (counter) => recorded.tallying(counter),
+    },
   );
-  // Counts each run-time violation as it happens, also those no span shows (no active or no recording span).
-  const runtime = tryGetRuntime();
-  if (runtime) setRuntime({ ...runtime, violations: recorded.tallying(runtime.violations) });
-  live = new TestKit(tracing, recorded, violations);
-  return live;
+  const kit = new TestKit(tracing, recorded, violations);
+  state.testKit = kit;
+  return kit;
+}
+
+/** The kit's methods on a plain object (one that may get a `then`): the kit's private fields stay on the kit. */
+function viewOf(kit: TestKit): TestTracing {
+  return {
+    tracing: kit.tracing,
+    spans: () => kit.spans(),
+    reset: () => kit.reset(),
+    violationCount: (check) => kit.violationCount(check),
+    shutdown: () => kit.shutdown(),
+  };
 }

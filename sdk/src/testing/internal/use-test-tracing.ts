@@ -1,19 +1,5 @@
-import { setupTestTracing, type TestTracing, type TestTracingOptions } from './test-tracing.js';
-
-type Hook = (fn: () => unknown) => void;
-
-/** The test runner's hooks useTestTracing() registers with. */
-export interface TestHooks {
-  beforeAll: Hook;
-  afterAll: Hook;
-  beforeEach: Hook;
-}
-
-/** Options of useTestTracing(): setupTestTracing()'s, and the hooks to register with. */
-export interface UseTestTracingOptions extends TestTracingOptions {
-  /** Default: vitest's, when running under vitest; else the runner's global hooks (jest, vitest `globals: true`). */
-  hooks?: TestHooks;
-}
+import type { TestHooks, TestTracing, UseTestTracingOptions } from '../types.js';
+import { setupTestTracing } from './test-tracing.js';
 
 /**
  * The test kit for one test file: setupTestTracing() before its tests,

@@ -1,7 +1,9 @@
 import { createRequire, syncBuiltinESMExports } from 'node:module';
-import { metrics, type Tracer } from '@opentelemetry/api';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
+import { metrics, type Counter, type Tracer } from '@opentelemetry/api';
+import type * as HttpInstrumentationModule from '@opentelemetry/instrumentation-http';
+import type { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import type * as UndiciInstrumentationModule from '@opentelemetry/instrumentation-undici';
+import type { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { AUDIT } from '../../audit/internal/attributes.js';
@@ -10,9 +12,10 @@ import { DestinationBaggagePropagator } from '../../propagation/internal/destina
 import { PropagationPolicy } from '../../propagation/internal/propagation-policy.js';
 import { MemoryStore } from '../../shared-state/internal/memory-store.js';
 import type { PropagationTarget, TracingOptions } from '../types.js';
+import { loadModule } from './load-module.js';
 import { reportOnce } from './report.js';
 import { RequestsInFlight } from './requests-in-flight.js';
-import { setRuntime, tryGetRuntime } from './runtime.js';
+import { processState, registeredRuntime, setRuntime, type Runtime } from './runtime.js';
 
 /** The options that shape isotrace itself, whoever owns the OpenTelemetry pipeline (startTracing() or a host). */
 export type IsotraceCoreOptions = Pick<TracingOptions, 'serviceName' | 'propagateTo' | 'audit' | 'sharedStateStore' | 'recordToolArguments' | 'redact' | 'instrumentHttp'>;
@@ -49,18 +52,26 @@ export function createIsotraceParts(options: IsotraceCoreOptions): IsotraceParts
   };
 }
 
-// One set per process, enabled while isotrace runs. Not request data: OpenTelemetry's own patches.
-// A second HttpInstrumentation could never patch node:http again (the shared require hook fires once
-// per module), so a restarted isotrace re-enables these instead of making new ones.
-let httpInstrumentations: OutboundInstrumentations | undefined;
-
-/** The outbound instrumentations, their hooks pointed at this run's baggage propagator (it decides per request where baggage may go). */
+/**
+ * The outbound instrumentations, their hooks pointed at this run's baggage
+ * propagator (it decides per request where baggage may go). One set per
+ * process, kept on the process state: a restarted isotrace re-enables them
+ * (a second HttpInstrumentation could never patch node:http again).
+ */
 export function outboundInstrumentations(baggage: DestinationBaggagePropagator): OutboundInstrumentations {
-  httpInstrumentations ??= [new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }), new UndiciInstrumentation()];
-  const [http, undici] = httpInstrumentations;
+  const state = processState();
+  state.httpInstrumentations ??= newOutboundInstrumentations();
+  const [http, undici] = state.httpInstrumentations;
   http.setConfig({ disableIncomingRequestInstrumentation: true, ...baggage.httpHooks() });
   undici.setConfig(baggage.undiciHooks());
-  return httpInstrumentations;
+  return state.httpInstrumentations;
+}
+
+/** Loaded when first made, not at import: `isotrace` and `isotrace/otel` stay light until tracing starts. */
+function newOutboundInstrumentations(): OutboundInstrumentations {
+  const { HttpInstrumentation } = loadModule<typeof HttpInstrumentationModule>('@opentelemetry/instrumentation-http');
+  const { UndiciInstrumentation } = loadModule<typeof UndiciInstrumentationModule>('@opentelemetry/instrumentation-undici');
+  return [new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }), new UndiciInstrumentation()];
 }
 
 /**
@@ -95,19 +106,23 @@ export interface RuntimePipeline {
   readonly resource: Resource;
   /** Sends spans finished in worker threads through the pipeline. */
   exportSpans(spans: readonly ReadableSpan[]): void;
+  /** Wraps the violations counter (the test kit tallies each violation as it happens). */
+  observeViolations?(counter: Counter): Counter;
 }
 
 /**
- * Makes isotrace run with these options and parts: request context, tools,
- * SharedState and audits use it from now on. A runtime shut down earlier still
- * serves the requests that use it; it is retired once this one is in place.
+ * Makes isotrace run with these options (their service name resolved) and
+ * parts: request context, tools, SharedState and audits use it from now on,
+ * and requests carry it. A runtime shut down earlier still serves the requests
+ * started under it; it is retired once this one is in place.
  */
-export function activateRuntime(options: IsotraceCoreOptions, parts: IsotraceParts, pipeline: RuntimePipeline): void {
-  const replaced = tryGetRuntime();
+export function activateRuntime(options: IsotraceCoreOptions & { serviceName: string }, parts: IsotraceParts, pipeline: RuntimePipeline): Runtime {
+  const replaced = registeredRuntime();
   const ownStore = options.sharedStateStore ? undefined : new MemoryStore();
   const storeRecipe = options.sharedStateStore?.workerRecipe?.();
   const requests = new RequestsInFlight();
-  setRuntime({
+  const violations = metrics.getMeter('isotrace').createCounter(AUDIT.metric, { description: 'Run-time isolation audit failures, by check.' });
+  const runtime: Runtime = {
     serviceName: options.serviceName,
     tracer: pipeline.tracer,
     store: options.sharedStateStore ?? ownStore!,
@@ -115,7 +130,7 @@ export function activateRuntime(options: IsotraceCoreOptions, parts: IsotracePar
     propagateTo: parts.propagateTo,
     recordToolArguments: options.recordToolArguments ?? false,
     redact: options.redact,
-    violations: metrics.getMeter('isotrace').createCounter(AUDIT.metric, { description: 'Run-time isolation audit failures, by check.' }),
+    violations: pipeline.observeViolations?.(violations) ?? violations,
     resource: pipeline.resource,
     exportSpans: (spans) => pipeline.exportSpans(spans),
     workerSettings: {
@@ -130,6 +145,8 @@ export function activateRuntime(options: IsotraceCoreOptions, parts: IsotracePar
       // Requests after shutdown() used the own store too: it is closed only when a restart replaces it and they are done.
       requests.whenIdle().then(() => ownStore?.close()).catch((error: unknown) => reportOnce('store-close-failed', 'could not close the SharedState store of a stopped isotrace.', error));
     },
-  });
+  };
+  setRuntime(runtime);
   replaced?.retire?.();
+  return runtime;
 }

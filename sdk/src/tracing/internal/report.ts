@@ -1,11 +1,18 @@
 import { diag } from '@opentelemetry/api';
+import { processState } from './runtime.js';
 
-// Which problems were already reported: telemetry reports each kind once, never per call.
-const reported = new Set<string>();
-
-/** Reports a telemetry problem to the OpenTelemetry diagnostic logger, once per `kind`. */
+/**
+ * Reports a telemetry problem to the OpenTelemetry diagnostic logger, once per
+ * `kind` for each run of isotrace (a restarted isotrace reports afresh).
+ */
 export function reportOnce(kind: string, message: string, error?: unknown): void {
-  if (reported.has(kind)) return;
-  reported.add(kind);
+  let reported: Set<string> | undefined;
+  try {
+    reported = processState().reported;
+  } catch {
+    // An incompatible copy owns the process state (its callers throw that loudly): still report, never throw from here.
+  }
+  if (reported?.has(kind)) return;
+  reported?.add(kind);
   diag.warn(`isotrace: ${message}`, ...(error === undefined ? [] : [error]));
 }

@@ -1,85 +1,126 @@
-import { context, createContextKey, diag, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { context, createContextKey, diag, ROOT_CONTEXT, trace, type Counter } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { defaultResource, detectResources, envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes, serviceInstanceIdDetector } from '@opentelemetry/resources';
-import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { AlwaysOnSampler, BatchSpanProcessor, ConsoleSpanExporter, createAlwaysRecordSampler, ParentBasedSampler, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import type * as MetricExporterModule from '@opentelemetry/exporter-metrics-otlp-http';
+import type * as TraceExporterModule from '@opentelemetry/exporter-trace-otlp-http';
+import { defaultResource, detectResources, envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes, serviceInstanceIdDetector, type Resource } from '@opentelemetry/resources';
+import type * as SdkMetricsModule from '@opentelemetry/sdk-metrics';
+import type { IMetricReader } from '@opentelemetry/sdk-metrics';
+import type * as SdkNodeModule from '@opentelemetry/sdk-node';
+import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ConsoleSpanExporter, createAlwaysRecordSampler, ParentBasedSampler, TracerProvider, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { startCallbackAudit } from '../../audit/internal/callback-audit.js';
 import { IsotraceSetupError, TracingAlreadyStartedError } from '../../errors/errors.js';
 import { outboundPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
-import type { ExportStats, Tracing, TracingOptions } from '../types.js';
-import { ExportAgents } from './export-agents.js';
+import type { ExportStats, StartedTracing, Tracing, TracingOptions } from '../types.js';
+import { awaitable, failedStart } from './awaitable.js';
+import { ExportAgents, type OtlpSignal } from './export-agents.js';
+import { loadModule } from './load-module.js';
 import { activateRuntime, createIsotraceParts, patchBuiltinHttpForEsm, unpatchInstrumentations } from './isotrace-parts.js';
 import { disableGlobals, isGlobalContextManager, registeredGlobals, type OtelGlobal } from './otel-globals.js';
-import { runningRuntime, stopRuntime } from './runtime.js';
+import { batchSettingsFromEnv, otlpTimeoutInEnv, reportUnsupportedOtlpProtocol, resolveServiceName, samplerFromEnv, sdkDisabled } from './otel-env.js';
+import { processState, runningRuntime, stopRuntime, type Runtime } from './runtime.js';
 import { StoppableSampler } from './stoppable-sampler.js';
 import { ExportAccounting } from './export-accounting.js';
 import { SynchronousExportProcessor } from './synchronous-export-processor.js';
+import { startOffThreadExport } from './export-thread/off-thread-export-processor.js';
+import { tracesProtocolFromEnv } from './export-thread/otlp-protocol.js';
 import { validateOptions } from './validate-options.js';
 import { withinTimeout } from './within-timeout.js';
 import { ISOTRACE_SCOPE, ISOTRACE_VERSION } from '../../version.js';
 
 const DEFAULT_FLUSH_TIMEOUT_MS = 5000;
+const DEFAULT_MAX_QUEUE_SIZE = 2048;
 
 /** How spans leave the process: batched (production) or synchronously as each ends (tests). */
 export type ExportMode = 'batch' | 'synchronous';
 
+/** What the test kit adds to a start: processors that see every span start and end (sampled or not), and a tally of violations. */
+export interface TestKitHooks {
+  readonly observers: readonly SpanProcessor[];
+  observeViolations(counter: Counter): Counter;
+}
+
 /**
  * Sets up OpenTelemetry for this process, once: async-local-storage context,
  * W3C traceparent and baggage propagation, the request-identity span
- * processor, and a batch processor in front of the chosen exporter.
+ * processor, and a batch processor in front of the chosen exporter. The
+ * OTEL_* SDK variables apply, an option given here winning over its variable
+ * (TracingOptions lists them); with OTEL_SDK_DISABLED=true it exports nothing
+ * and registers only its context manager, so requests still run isolated.
  *
- * Rejects with TypeError naming a bad or unknown option, with
- * TracingAlreadyStartedError when isotrace already runs (it may start again
- * after shutdown()), and with IsotraceSetupError when another OpenTelemetry
- * setup already registered a tracer provider, propagator or context manager:
- * plug isotrace into that setup with createIsotrace() from 'isotrace/otel'.
- * Its shutdown unregisters only the globals it registered itself.
+ * The work is done before it returns: the handle is usable at once, and can
+ * also be awaited (`await startTracing(…)` gives the same handle). A start that
+ * fails returns a rejected promise instead of the handle, never throws: with
+ * TypeError naming a bad or unknown option, TracingAlreadyStartedError when
+ * isotrace already runs (it may start again after shutdown()), and
+ * IsotraceSetupError when another OpenTelemetry setup already registered a
+ * tracer provider, propagator or context manager (plug isotrace into that
+ * setup with createIsotrace() from 'isotrace/otel') or an incompatible copy of
+ * isotrace is loaded. Its shutdown unregisters only the globals it registered itself.
  *
  * ```ts
- * const tracing = await startTracing({ serviceName: 'agent-api', propagateTo: ['inventory.internal'] });
+ * const tracing = startTracing({ serviceName: 'agent-api', propagateTo: ['inventory.internal'] }); // or: await startTracing(…)
  * process.once('SIGTERM', async () => {
  *   await new Promise((resolve) => server.close(resolve)); // drain first: requests in flight finish, traced
  *   await tracing.shutdown();
  * });
  * ```
  */
-export async function startTracing(options: TracingOptions): Promise<Tracing> {
-  return startTracingWith(options, 'batch');
+export function startTracing(options: TracingOptions): StartedTracing {
+  try {
+    const tracing = startTracingWith(options, 'batch');
+    return awaitable({ ...tracing }, tracing);
+  } catch (error) {
+    return failedStart(error);
+  }
 }
 
 /**
- * startTracing() with the export mode chosen (setupTestTracing() exports synchronously);
- * `observers` see every span start and end, sampled or not (the test kit records them all).
+ * startTracing()'s work, synchronously, with the export mode chosen
+ * (setupTestTracing() exports synchronously and adds its hooks); throws what
+ * startTracing() rejects with.
  */
-export async function startTracingWith(options: TracingOptions, mode: ExportMode, observers: readonly SpanProcessor[] = []): Promise<Tracing> {
+export function startTracingWith(options: TracingOptions, mode: ExportMode, testKit?: TestKitHooks): Tracing {
   validateOptions(options);
   if (runningRuntime()) throw new TracingAlreadyStartedError();
   rejectForeignSetup();
-  // What this run registers, and so what its shutdown unregisters: never a global someone else registered first.
-  const registeredBefore = registeredGlobals();
+  const serviceName = resolveServiceName(options)!;
+  if (sdkDisabled()) {
+    // The test kit must never pass an audit over spans it could not record.
+    if (testKit) throw new IsotraceSetupError('setupTestTracing() cannot record spans with OTEL_SDK_DISABLED=true in the environment: unset it for the tests.', ['sdk']);
+    return startWithoutTelemetry(options, serviceName);
+  }
+  return startPipeline(options, serviceName, mode, testKit);
+}
 
+/** What one run set up, for its handle to flush and undo. */
+interface Pipeline {
+  readonly serviceName: string;
+  readonly flushTimeoutMs: number;
+  readonly sdk: { shutdown(): Promise<void> };
+  readonly sampler: StoppableSampler;
+  readonly processors: readonly SpanProcessor[];
+  readonly instrumentations: ReadonlyArray<{ disable(): void }>;
+  readonly accounting: ExportAccounting;
+  readonly agents: ExportAgents;
+  readonly runtime: Runtime;
+  /** The OpenTelemetry globals this run registered (never one someone else registered first). */
+  readonly ownGlobals: Set<OtelGlobal>;
+  readonly stopCallbackAudit: () => void;
+}
+
+function startPipeline(options: TracingOptions, serviceName: string, mode: ExportMode, testKit: TestKitHooks | undefined): Tracing {
+  const registeredBefore = registeredGlobals();
   const flushTimeoutMs = options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
   const parts = createIsotraceParts(options);
   const accounting = new ExportAccounting();
   const agents = new ExportAgents();
-  const chosen = createExporter(options, flushTimeoutMs, agents);
-  const exporter = chosen && accounting.wrapExporter(chosen);
-  const exportProcessor: SpanProcessor | undefined = exporter && accounting.wrapProcessor(mode === 'synchronous'
-    ? new SynchronousExportProcessor(exporter)
-    : new BatchSpanProcessor({ exporter, maxQueueSize: options.maxQueueSize ?? 2048, exportTimeoutMillis: flushTimeoutMs }));
-  const processors: SpanProcessor[] = [parts.requestAttributes, ...(exportProcessor ? [exportProcessor] : []), ...observers];
-
-  const resource = defaultResource()
-    .merge(detectResources({ detectors: [envDetector, hostDetector, osDetector, processDetector, serviceInstanceIdDetector] }))
-    .merge(resourceFromAttributes({ 'service.name': options.serviceName }));
-  const { instrumentations } = parts;
-  // Unsampled spans are still recorded (never exported): an outbound CLIENT span must
-  // say where it goes for baggage to reach the propagateTo targets of unsampled requests.
-  // Stopped at shutdown: nothing is recorded after it, but requests keep valid trace ids.
-  const sampler = new StoppableSampler(createAlwaysRecordSampler(options.sampler ?? new ParentBasedSampler({ root: new AlwaysOnSampler() })));
+  const exportProcessor = createExportProcessor(options, mode, accounting, agents);
+  const processors: SpanProcessor[] = [parts.requestAttributes, ...(exportProcessor ? [exportProcessor] : []), ...(options.spanProcessors ?? []), ...(testKit?.observers ?? [])];
+  const resource = createResource(options, serviceName);
+  const instrumentations = [...parts.instrumentations, ...(options.instrumentations ?? []).flat()];
+  const sampler = createSampler(options);
+  // Loaded here, not at import: only a service that starts tracing pays for NodeSDK and its dependencies.
+  const { NodeSDK } = loadModule<typeof SdkNodeModule>('@opentelemetry/sdk-node');
   const sdk = new NodeSDK({
     resource,
     autoDetectResources: false,
@@ -89,8 +130,8 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
     textMapPropagator: outboundPropagator(parts.baggage),
     spanProcessors: processors,
     logRecordProcessors: [],
-    metricReaders: options.metricReaders ?? defaultMetricReaders(options, flushTimeoutMs, agents),
-    // Outbound HTTP only: inbound requests get their SERVER span from httpRequestContext().
+    metricReaders: options.metricReaders ?? defaultMetricReaders(options, agents),
+    // isotrace's own are outbound HTTP only: inbound requests get their SERVER span from httpRequestContext().
     instrumentations,
   });
   sdk.start();
@@ -98,41 +139,138 @@ export async function startTracingWith(options: TracingOptions, mode: ExportMode
   for (const instrumentation of instrumentations) instrumentation.enable();
   if (options.instrumentHttp !== false) patchBuiltinHttpForEsm();
 
-  activateRuntime(options, parts, {
+  const runtime = activateRuntime({ ...options, serviceName }, parts, {
     tracer: trace.getTracer(ISOTRACE_SCOPE, ISOTRACE_VERSION),
     resource,
     exportSpans: (spans) => {
       for (const span of spans) exportProcessor?.onEnd(span);
     },
+    ...(testKit ? { observeViolations: (counter: Counter) => testKit.observeViolations(counter) } : {}),
   });
   const ownGlobals = difference(registeredGlobals(), registeredBefore);
   const stopCallbackAudit = startCallbackAudit(options.auditCallbacks);
+  return pipelineHandle({ serviceName, flushTimeoutMs, sdk, sampler, processors, instrumentations, accounting, agents, runtime, ownGlobals, stopCallbackAudit });
+}
 
+/** The processor that exports: batched in production (OTEL_BSP_* apply), synchronous in tests; none with exporter 'none'. */
+function createExportProcessor(options: TracingOptions, mode: ExportMode, accounting: ExportAccounting, agents: ExportAgents): SpanProcessor | undefined {
+  // Defaults, then OTEL_BSP_* variables, then the options given in code.
+  const settings = {
+    maxQueueSize: DEFAULT_MAX_QUEUE_SIZE,
+    exportTimeoutMillis: DEFAULT_FLUSH_TIMEOUT_MS,
+    ...batchSettingsFromEnv(),
+    ...(options.maxQueueSize === undefined ? {} : { maxQueueSize: options.maxQueueSize }),
+    ...(options.flushTimeoutMs === undefined ? {} : { exportTimeoutMillis: options.flushTimeoutMs }),
+  };
+  if (mode === 'batch' && (options.exporter ?? 'otlp') === 'otlp') {
+    // Off the event loop: a worker thread batches, serializes (OTLP protobuf, or JSON) and sends.
+    const threadSettings = { protocol: tracesProtocolFromEnv(), ...otlpUrl(options.endpoint, 'v1/traces'), timeoutMillis: exportTimeoutMs(options, 'TRACES'), batch: settings };
+    const offThread = startOffThreadExport(threadSettings, accounting, options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS);
+    if (offThread) return accounting.wrapProcessor(offThread);
+  }
+  const chosen = createExporter(options, exportTimeoutMs(options, 'TRACES'), agents);
+  const exporter = chosen && accounting.wrapExporter(chosen);
+  if (!exporter) return undefined;
+  if (mode === 'synchronous') return accounting.wrapProcessor(new SynchronousExportProcessor(exporter));
+  return accounting.wrapProcessor(new BatchSpanProcessor({ exporter, ...settings }));
+}
+
+/**
+ * An OTLP export's timeout: flushTimeoutMs when given; else the exporter reads
+ * OTEL_EXPORTER_OTLP_[<SIGNAL>_]TIMEOUT when set (undefined here); else the flush bound's default.
+ */
+function exportTimeoutMs(options: TracingOptions, signal: OtlpSignal): number | undefined {
+  if (options.flushTimeoutMs !== undefined) return options.flushTimeoutMs;
+  return otlpTimeoutInEnv(signal) ? undefined : DEFAULT_FLUSH_TIMEOUT_MS;
+}
+
+/**
+ * The resource of every span, layered as NodeSDK layers it: the `resource`
+ * option, then detected attributes and OTEL_RESOURCE_ATTRIBUTES /
+ * OTEL_SERVICE_NAME, then the resolved service name.
+ */
+function createResource(options: TracingOptions, serviceName: string): Resource {
+  return defaultResource()
+    .merge(options.resource ?? null)
+    .merge(detectResources({ detectors: [hostDetector, osDetector, processDetector, serviceInstanceIdDetector, envDetector] }))
+    .merge(resourceFromAttributes({ 'service.name': serviceName }));
+}
+
+/**
+ * The `sampler` option, else OTEL_TRACES_SAMPLER, else parent-based always on.
+ * Unsampled spans are still recorded (never exported): an outbound CLIENT span
+ * must say where it goes for baggage to reach the propagateTo targets of
+ * unsampled requests. Stopped at shutdown: nothing is recorded after it, but
+ * requests keep valid trace ids.
+ */
+function createSampler(options: TracingOptions): StoppableSampler {
+  const chosen = options.sampler ?? samplerFromEnv() ?? new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  return new StoppableSampler(createAlwaysRecordSampler(chosen));
+}
+
+function pipelineHandle(pipeline: Pipeline): Tracing {
   let stopping: Promise<void> | undefined;
   return {
-    serviceName: options.serviceName,
-    stats: () => accounting.stats(),
-    forceFlush: () => withinTimeout(Promise.all(processors.map((p) => p.forceFlush())), flushTimeoutMs, 'forceFlush()'),
+    serviceName: pipeline.serviceName,
+    stats: () => pipeline.accounting.stats(),
+    forceFlush: () => withinTimeout(Promise.all(pipeline.processors.map((p) => p.forceFlush())), pipeline.flushTimeoutMs, 'forceFlush()'),
+    shutdown: () => (stopping ??= stopPipeline(pipeline)),
+  };
+}
+
+/**
+ * Undoes at once, synchronously, everything process-wide a run set up, so a
+ * new start may follow immediately (the test kit's next file does); then
+ * flushes within flushTimeoutMs. Requests in flight, and requests after
+ * shutdown, keep running (context, SharedState, tools) without telemetry: from
+ * here on no span is recorded, and those still open are dropped when they end (counted).
+ */
+function stopPipeline(pipeline: Pipeline): Promise<void> {
+  pipeline.sampler.stop();
+  pipeline.stopCallbackAudit();
+  // NodeSDK.shutdown() leaves instrumentations enabled: outbound calls would still get traceparent and CLIENT spans.
+  unpatchInstrumentations(pipeline.instrumentations);
+  stopRuntime(pipeline.runtime);
+  // The context manager stays registered (requests still run in their context); the rest of what this
+  // run registered is unregistered so a restart can register its own. Globals registered by someone
+  // else (a meter provider the service set up itself) stay.
+  pipeline.ownGlobals.delete('context');
+  disableGlobals(pipeline.ownGlobals);
+  return (async () => {
+    await withinTimeout(pipeline.sdk.shutdown(), pipeline.flushTimeoutMs, 'shutdown()');
+    // Exports still unanswered (a hung or trickling collector) were given up on: their sockets must not keep the process alive.
+    pipeline.agents.close();
+    pipeline.accounting.abandonPending();
+    reportLosses(pipeline.accounting.stats());
+  })();
+}
+
+/**
+ * OTEL_SDK_DISABLED=true: no telemetry (no spans, metrics, propagator or
+ * instrumentations) but requests, SharedState, tools and the run-time audits
+ * work as after shutdown(): only the context manager is registered, and
+ * request spans are valid but never recorded.
+ */
+function startWithoutTelemetry(options: TracingOptions, serviceName: string): Tracing {
+  const manager = contextManagerToRegister();
+  if (manager) context.setGlobalContextManager(manager.enable());
+  const resource = resourceFromAttributes({ 'service.name': serviceName });
+  const provider = new TracerProvider({ resource, sampler: new AlwaysOffSampler() });
+  const runtime = activateRuntime({ ...options, serviceName }, createIsotraceParts({ ...options, instrumentHttp: false }), {
+    tracer: provider.getTracer(ISOTRACE_SCOPE, ISOTRACE_VERSION),
+    resource,
+    exportSpans: () => {},
+  });
+  const stopCallbackAudit = startCallbackAudit(options.auditCallbacks);
+  let stopping: Promise<void> | undefined;
+  return {
+    serviceName,
+    stats: () => ({ ended: 0, exported: 0, failed: 0, dropped: 0 }),
+    forceFlush: async () => {},
     shutdown: () => {
       stopping ??= (async () => {
-        // Requests in flight, and requests after shutdown, keep running (context, SharedState, tools)
-        // without telemetry: from here on no span is recorded, and those still open are dropped when they end (counted).
-        sampler.stop();
         stopCallbackAudit();
-        await withinTimeout(sdk.shutdown(), flushTimeoutMs, 'shutdown()');
-        // Exports still unanswered (a hung or trickling collector) were given up on: their sockets must not keep the process alive.
-        agents.close();
-        accounting.abandonPending();
-        reportLosses(accounting.stats());
-        // NodeSDK.shutdown() leaves instrumentations enabled: after shutdown outbound calls would still
-        // get traceparent and CLIENT spans from the stopped provider.
-        unpatchInstrumentations(instrumentations);
-        stopRuntime();
-        // The context manager stays registered (requests still run in their context); the rest of what
-        // this run registered is unregistered so a restart can register its own. Globals registered
-        // by someone else (a meter provider the service set up itself) stay.
-        ownGlobals.delete('context');
-        disableGlobals(ownGlobals);
+        stopRuntime(runtime);
       })();
       return stopping;
     },
@@ -158,6 +296,7 @@ function rejectForeignSetup(): void {
   const foreign: string[] = [];
   if (registered.has('trace')) foreign.push('a tracer provider');
   if (registered.has('propagation')) foreign.push('a propagator');
+  const { contextManager } = processState();
   if (registered.has('context') && !(contextManager && isGlobalContextManager(contextManager))) foreign.push('a context manager');
   if (foreign.length === 0) return;
   throw new IsotraceSetupError(
@@ -172,19 +311,27 @@ function difference(all: ReadonlySet<OtelGlobal>, minus: ReadonlySet<OtelGlobal>
   return new Set([...all].filter((name) => !minus.has(name)));
 }
 
-function createExporter(options: TracingOptions, timeoutMillis: number, agents: ExportAgents): SpanExporter | undefined {
+function createExporter(options: TracingOptions, timeoutMillis: number | undefined, agents: ExportAgents): SpanExporter | undefined {
   const choice = options.exporter ?? 'otlp';
   if (choice === 'none') return undefined;
   if (choice === 'console') return new ConsoleSpanExporter();
-  if (choice === 'otlp') return new OTLPTraceExporter({ ...otlpUrl(options.endpoint, 'v1/traces'), timeoutMillis, httpAgentOptions: agents.factoryFor('TRACES') });
+  if (choice === 'otlp') {
+    reportUnsupportedOtlpProtocol('TRACES');
+    const { OTLPTraceExporter } = loadModule<typeof TraceExporterModule>('@opentelemetry/exporter-trace-otlp-http');
+    return new OTLPTraceExporter({ ...otlpUrl(options.endpoint, 'v1/traces'), timeoutMillis, httpAgentOptions: agents.factoryFor('TRACES') });
+  }
   return choice;
 }
 
 /** Metrics follow traces: over OTLP when spans go over OTLP, else nowhere unless metricReaders is given. */
-function defaultMetricReaders(options: TracingOptions, timeoutMillis: number, agents: ExportAgents): IMetricReader[] {
+function defaultMetricReaders(options: TracingOptions, agents: ExportAgents): IMetricReader[] {
   if ((options.exporter ?? 'otlp') !== 'otlp') return [];
+  reportUnsupportedOtlpProtocol('METRICS');
+  const timeoutMillis = exportTimeoutMs(options, 'METRICS');
+  const { OTLPMetricExporter } = loadModule<typeof MetricExporterModule>('@opentelemetry/exporter-metrics-otlp-http');
+  const { PeriodicExportingMetricReader } = loadModule<typeof SdkMetricsModule>('@opentelemetry/sdk-metrics');
   const exporter = new OTLPMetricExporter({ ...otlpUrl(options.endpoint, 'v1/metrics'), timeoutMillis, httpAgentOptions: agents.factoryFor('METRICS') });
-  return [new PeriodicExportingMetricReader({ exporter, exportTimeoutMillis: timeoutMillis })];
+  return [new PeriodicExportingMetricReader({ exporter, exportTimeoutMillis: options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS })];
 }
 
 /** The traces URL as endpoint (what many collectors' docs show): its base is the endpoint, so metrics go beside it. */
@@ -203,14 +350,18 @@ function otlpUrl(endpoint: string | undefined, signalPath: string): { url?: stri
   return { url: new URL(signalPath, base).href };
 }
 
-// One per process: kept registered after shutdown (requests in flight and later ones still run in their
-// context) and reused by a restart, so those requests never lose their context.
-let contextManager: AsyncLocalStorageContextManager | undefined;
 const PROBE = createContextKey('isotrace.context-manager-probe');
 
-/** A new context manager for NodeSDK to register, or null while the one an earlier run registered is still in place. */
+/**
+ * A new context manager to register, or null while the one an earlier run
+ * registered is still in place. One per process, on the process state: kept
+ * registered after shutdown (requests in flight and later ones still run in
+ * their context) and reused by a restart, so those requests never lose it.
+ */
 function contextManagerToRegister(): AsyncLocalStorageContextManager | null {
-  if (contextManager && context.with(ROOT_CONTEXT.setValue(PROBE, true), () => context.active().getValue(PROBE) === true)) return null;
-  contextManager = new AsyncLocalStorageContextManager();
-  return contextManager;
+  const state = processState();
+  if (state.contextManager && context.with(ROOT_CONTEXT.setValue(PROBE, true), () => context.active().getValue(PROBE) === true)) return null;
+  const manager = new AsyncLocalStorageContextManager();
+  state.contextManager = manager;
+  return manager;
 }

@@ -6,14 +6,14 @@ import { RequestAttributesProcessor } from '../../context/internal/request-attri
 import { DestinationBaggagePropagator, outboundPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
 import { PropagationPolicy } from '../../propagation/internal/propagation-policy.js';
 import { MemoryStore } from '../../shared-state/internal/memory-store.js';
-import type { SharedStateStore } from '../../shared-state/types.js';
-import { setRuntime, tryGetRuntime, type WorkerSettings } from '../../tracing/internal/runtime.js';
+import type { SharedStateStore, WorkerStoreRecipe } from '../../shared-state/types.js';
+import { processState, setRuntime, type WorkerSettings } from '../../tracing/internal/runtime.js';
 import { ChannelStore } from './shared-state-channel.js';
 import { toSpanData, type SpanData } from './span-transfer.js';
 import { ISOTRACE_SCOPE, ISOTRACE_VERSION } from '../../version.js';
 
 /** Keeps the spans a worker thread finishes until the task's reply takes them to the submitting thread. */
-class ForwardingProcessor implements SpanProcessor {
+export class ForwardingProcessor implements SpanProcessor {
   #finished: SpanData[] = [];
 
   onStart(): void {}
@@ -34,19 +34,18 @@ class ForwardingProcessor implements SpanProcessor {
   async shutdown(): Promise<void> {}
 }
 
-// This worker thread's tracing, set up once by the first task (the thread's one isotrace handle).
-let setUp: Promise<ForwardingProcessor | undefined> | undefined;
-
 /**
  * Sets up tracing in this worker thread from the submitting thread's settings,
- * once: spans are forwarded to the submitting thread and exported there.
- * Where the application started isotrace in the worker itself, that wins and
- * nothing is forwarded.
+ * once (kept on the thread's process state, its one isotrace handle): spans
+ * are forwarded to the submitting thread and exported there. Where the
+ * application started isotrace in the worker itself, that wins and nothing is
+ * forwarded.
  */
 export function ensureWorkerTracing(settings: WorkerSettings | undefined, storeChannel: string | undefined): Promise<ForwardingProcessor | undefined> {
-  if (!setUp && !settings) return Promise.resolve(undefined);
-  setUp ??= tryGetRuntime() ? Promise.resolve(undefined) : setUpWorkerTracing(settings!, storeChannel);
-  return setUp;
+  const state = processState();
+  if (!state.workerTracing && !settings) return Promise.resolve(undefined);
+  state.workerTracing ??= state.runtime ? Promise.resolve(undefined) : setUpWorkerTracing(settings!, storeChannel);
+  return state.workerTracing;
 }
 
 async function setUpWorkerTracing(settings: WorkerSettings, storeChannel: string | undefined): Promise<ForwardingProcessor> {
@@ -75,11 +74,22 @@ async function setUpWorkerTracing(settings: WorkerSettings, storeChannel: string
   return forwarding;
 }
 
-/** Redis directly when the submitting thread's store says how; else that thread's store over the channel. */
+/** The store's own backend when the submitting thread's store says how to open it (its recipe); else that thread's store over the channel. */
 async function workerStore(settings: WorkerSettings, storeChannel: string | undefined): Promise<SharedStateStore> {
-  if (settings.store?.kind === 'redis') {
-    const { RedisStore } = await import('../../shared-state/internal/redis-store.js');
-    return new RedisStore(settings.store.options);
-  }
+  if (settings.store) return openFromRecipe(settings.store);
   return storeChannel ? new ChannelStore(storeChannel) : new MemoryStore();
+}
+
+const STORE_METHODS = ['get', 'set', 'update', 'delete', 'keys'] as const;
+
+/** Imports the recipe's module and calls its factory: any store, not only isotrace's own, can open itself in workers. */
+async function openFromRecipe(recipe: WorkerStoreRecipe): Promise<SharedStateStore> {
+  const module = (await import(recipe.module)) as Record<string, unknown>;
+  const factory = module[recipe.factory];
+  if (typeof factory !== 'function') throw new TypeError(`SharedState store recipe: ${recipe.module} has no exported function '${recipe.factory}' to open the store in a worker thread.`);
+  const store = (await (factory as (options: unknown) => unknown)(recipe.options)) as Partial<SharedStateStore> | null;
+  if (!STORE_METHODS.every((method) => typeof store?.[method] === 'function')) {
+    throw new TypeError(`SharedState store recipe: '${recipe.factory}' from ${recipe.module} did not return a SharedStateStore (with ${STORE_METHODS.join(', ')}).`);
+  }
+  return store as SharedStateStore;
 }
