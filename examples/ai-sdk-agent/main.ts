@@ -2,11 +2,12 @@
 // scripted mock models (no network, no API keys). Run after `npm run build`:
 //   node examples/ai-sdk-agent/main.ts
 import { OpenTelemetry } from '@ai-sdk/otel';
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { generateText, isStepCount, registerTelemetry, streamText } from 'ai';
 import { convertArrayToReadableStream, MockLanguageModelV4 } from 'ai/test';
 import { startTracing, withRequestContext } from 'isotrace';
 import { auditSpans } from 'isotrace/testing';
+import { auditLine, printTree, ranFor } from '../shared/trace-tree.ts';
 import { sightings, tools } from './tools.ts';
 
 // Spans stay in memory: the example prints them instead of needing a collector.
@@ -82,32 +83,21 @@ for (const { who, requestId, said } of runs) {
 
 await tracing.forceFlush();
 const spans = exporter.getFinishedSpans();
-printTree(spans, runs[0]!.requestId);
+// One request's tree: request → invoke_agent → step → chat / execute_tool, tool calls by call id.
+printTree(spans, runs[0]!.requestId, {
+  line: (span) => {
+    const callId = span.attributes['gen_ai.tool.call.id'];
+    return `${span.name}  ${ranFor(span)}${callId ? `  ${String(callId)} audit=${String(span.attributes['isotrace.audit.result'])}` : ''}`;
+  },
+  order: (a, b) => String(a.attributes['gen_ai.tool.call.id'] ?? '').localeCompare(String(b.attributes['gen_ai.tool.call.id'] ?? '')),
+});
 
 const report = auditSpans(spans);
 const toolSpans = spans.filter((span) => span.attributes['gen_ai.operation.name'] === 'execute_tool');
 const enriched = toolSpans.filter((span) => span.attributes['isotrace.registry_id'] !== undefined);
 console.log(`\n${toolSpans.length} execute_tool spans, ${enriched.length} carrying isotrace's registry id and audit result`);
-console.log(`audit: ${report.requests} requests, ${report.toolSpans} tool spans, ${report.spans} spans, ${report.violations.length} violations`);
+console.log(auditLine(report));
 
 await tracing.shutdown();
 process.exitCode = report.ok && mismatches === 0 && sightings.length === 7 && enriched.length === toolSpans.length ? 0 : 1;
 
-/** Prints the span tree of one request: request → invoke_agent → step → chat / execute_tool. */
-function printTree(all: readonly ReadableSpan[], requestId: string): void {
-  const root = all.find((span) => span.attributes['isotrace.request_span'] === true && span.attributes['isotrace.request_id'] === requestId);
-  if (!root) return;
-  const children = new Map<string, ReadableSpan[]>();
-  for (const span of all) {
-    const parent = span.parentSpanContext?.spanId;
-    if (parent) children.set(parent, [...(children.get(parent) ?? []), span]);
-  }
-  console.log(`\ntrace ${root.spanContext().traceId} (tenant ${String(root.attributes['isotrace.tenant_id'])}):`);
-  const visit = (span: ReadableSpan, depth: number): void => {
-    const a = span.attributes;
-    const call = a['gen_ai.tool.call.id'] ? `  ${String(a['gen_ai.tool.call.id'])} audit=${String(a['isotrace.audit.result'])}` : '';
-    console.log(`${'  '.repeat(depth)}${span.name}  [${String(a['isotrace.tenant_id'])}/${String(a['user.id'])}]${call}`);
-    for (const child of (children.get(span.spanContext().spanId) ?? []).sort((x, y) => String(x.attributes['gen_ai.tool.call.id'] ?? '').localeCompare(String(y.attributes['gen_ai.tool.call.id'] ?? '')))) visit(child, depth + 1);
-  };
-  visit(root, 1);
-}

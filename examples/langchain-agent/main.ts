@@ -6,12 +6,13 @@ import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
 import { AIMessage } from '@langchain/core/messages';
 import { fakeModel } from '@langchain/core/testing';
 import { tool } from '@langchain/core/tools';
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { createAgent } from 'langchain';
 import { z } from 'zod';
 import { getRequestContext, startTracing, tryGetRequestContext, withRequestContext } from 'isotrace';
 import { bindCallbacks, isotraceTools, traceAgent } from 'isotrace/langchain';
 import { auditSpans } from 'isotrace/testing';
+import { auditLine, printTree, ranFor } from '../shared/trace-tree.ts';
 
 // Spans stay in memory: the example prints them instead of needing a collector.
 const exporter = new InMemorySpanExporter();
@@ -70,30 +71,18 @@ for (const { tenantId, userId, toolResults, answer } of answers) {
 
 await tracing.forceFlush();
 const spans = exporter.getFinishedSpans();
-printTree(spans, answers[0]!.requestId);
+// One request's tree: chat.turn → invoke_agent → execute_tool ×2.
+printTree(spans, answers[0]!.requestId, {
+  line: (span) => {
+    const callId = span.attributes['gen_ai.tool.call.id'];
+    return `${span.name}${callId === undefined ? '' : ` call ${String(callId)}`}  ${ranFor(span)} audit=${String(span.attributes['isotrace.audit.result'] ?? '-')}`;
+  },
+});
 
 const report = auditSpans(spans);
-console.log(`\naudit: ${report.requests} requests, ${report.toolSpans} tool spans, ${report.spans} spans, ${report.violations.length} violations`);
+console.log(`\n${auditLine(report)}`);
 await tracing.shutdown();
 
 const mismatches = answers.filter(({ tenantId, toolResults }) => !toolResults.every((text) => text.endsWith(`(forecast for ${tenantId})`)));
 process.exitCode = report.ok && mismatches.length === 0 && report.toolSpans === requests.length * 2 ? 0 : 1;
 
-/** Prints the span tree of one request: chat.turn → invoke_agent → execute_tool ×2. */
-function printTree(all: readonly ReadableSpan[], requestId: string): void {
-  const root = all.find((span) => span.attributes['isotrace.request_span'] === true && span.attributes['isotrace.request_id'] === requestId);
-  if (!root) return;
-  const children = new Map<string, ReadableSpan[]>();
-  for (const span of all) {
-    const parent = span.parentSpanContext?.spanId;
-    if (parent) children.set(parent, [...(children.get(parent) ?? []), span]);
-  }
-  console.log(`\ntrace ${root.spanContext().traceId} (tenant ${String(root.attributes['isotrace.tenant_id'])}):`);
-  const visit = (span: ReadableSpan, depth: number): void => {
-    const callId = span.attributes['gen_ai.tool.call.id'];
-    const extra = callId === undefined ? '' : ` call ${String(callId)}`;
-    console.log(`${'  '.repeat(depth)}${span.name}${extra}  [${String(span.attributes['isotrace.tenant_id'])}/${String(span.attributes['user.id'])}] audit=${String(span.attributes['isotrace.audit.result'] ?? '-')}`);
-    for (const child of children.get(span.spanContext().spanId) ?? []) visit(child, depth + 1);
-  };
-  visit(root, 1);
-}

@@ -4,11 +4,12 @@
 //   node examples/openai-agents-agent/main.ts
 import { Agent, setTracingDisabled, tool, type ModelRequest } from '@openai/agents-core';
 import { assistantMessage, functionCall, modelResponder, ScriptedModel } from '@openai/agents-core/testing';
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { z } from 'zod';
 import { getRequestContext, startTracing, withRequestContext } from 'isotrace';
 import { isotraceRunner, isotraceTools } from 'isotrace/openai-agents';
 import { auditSpans } from 'isotrace/testing';
+import { auditLine, printTree, ranFor } from '../shared/trace-tree.ts';
 
 // isotrace does not need the SDK's own tracing (its default processor would print every span here).
 setTracingDisabled(true);
@@ -73,10 +74,19 @@ for (const { tenantId, userId, toolResults, answer, lastAgent } of answers) {
 
 await tracing.forceFlush();
 const spans = exporter.getFinishedSpans();
-printTree(spans, answers[0]!.requestId);
+// One request's tree: chat.turn → invoke_agent Triage → tools, handoff; invoke_agent Forecaster → tool; children as they started.
+printTree(spans, answers[0]!.requestId, {
+  line: (span) => {
+    const callId = span.attributes['gen_ai.tool.call.id'];
+    const conversation = span.attributes['gen_ai.conversation.id'];
+    const extra = `${callId === undefined ? '' : ` call ${String(callId)}`}${conversation === undefined ? '' : ` conversation ${String(conversation)}`}`;
+    return `${span.name}${extra}  ${ranFor(span)} audit=${String(span.attributes['isotrace.audit.result'] ?? '-')}`;
+  },
+  order: (a, b) => (a.startTime[0] - b.startTime[0]) * 1e9 + (a.startTime[1] - b.startTime[1]),
+});
 
 const report = auditSpans(spans);
-console.log(`\naudit: ${report.requests} requests, ${report.toolSpans} tool spans, ${report.spans} spans, ${report.violations.length} violations`);
+console.log(`\n${auditLine(report)}`);
 await tracing.shutdown();
 
 const mismatches = answers.filter(({ tenantId, toolResults }) => toolResults.length !== 3 || !toolResults.every((text) => text.endsWith(`(for ${tenantId})`)));
@@ -120,23 +130,3 @@ function doneCallIds(request: Readonly<ModelRequest>): string[] {
   return request.input.flatMap((item) => (item.type === 'function_call_result' ? [item.callId] : []));
 }
 
-/** Prints the span tree of one request: chat.turn → invoke_agent Triage → tools, handoff; invoke_agent Forecaster → tool. */
-function printTree(all: readonly ReadableSpan[], requestId: string): void {
-  const root = all.find((span) => span.attributes['isotrace.request_span'] === true && span.attributes['isotrace.request_id'] === requestId);
-  if (!root) return;
-  const children = new Map<string, ReadableSpan[]>();
-  for (const span of all) {
-    const parent = span.parentSpanContext?.spanId;
-    if (parent) children.set(parent, [...(children.get(parent) ?? []), span]);
-  }
-  console.log(`\ntrace ${root.spanContext().traceId} (tenant ${String(root.attributes['isotrace.tenant_id'])}):`);
-  const visit = (span: ReadableSpan, depth: number): void => {
-    const callId = span.attributes['gen_ai.tool.call.id'];
-    const conversation = span.attributes['gen_ai.conversation.id'];
-    const extra = `${callId === undefined ? '' : ` call ${String(callId)}`}${conversation === undefined ? '' : ` conversation ${String(conversation)}`}`;
-    console.log(`${'  '.repeat(depth)}${span.name}${extra}  [${String(span.attributes['isotrace.tenant_id'])}/${String(span.attributes['user.id'])}] audit=${String(span.attributes['isotrace.audit.result'] ?? '-')}`);
-    const ordered = [...(children.get(span.spanContext().spanId) ?? [])].sort((a, b) => (a.startTime[0] - b.startTime[0]) * 1e9 + (a.startTime[1] - b.startTime[1]));
-    for (const child of ordered) visit(child, depth + 1);
-  };
-  visit(root, 1);
-}

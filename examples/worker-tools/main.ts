@@ -1,10 +1,11 @@
 // A CPU-heavy tool that runs on a worker thread, called through each request's
 // own tool dispatcher. Run after `npm run build`:  node examples/worker-tools/main.ts
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { startTracing, withRequestContext } from 'isotrace';
 import { auditSpans } from 'isotrace/testing';
 import { createToolSystem, Tool } from 'isotrace/tools';
 import { createWorkerPool } from 'isotrace/workers';
+import { auditLine, printTree, ranFor } from '../shared/trace-tree.ts';
 import type { HashJob, HashResult } from './hash-worker.ts';
 
 // Spans stay in memory: the example prints them instead of needing a collector.
@@ -46,30 +47,16 @@ for (const { tenantId, userId, result } of results) {
 
 await tracing.forceFlush();
 const spans = exporter.getFinishedSpans();
-printTree(spans, results[0]!.requestId);
+// One request's tree: request → execute_tool → worker.run → worker.task → hash.rounds.
+printTree(spans, results[0]!.requestId, {
+  line: (span) => `${span.name}  ${(span.duration[0] * 1e3 + span.duration[1] / 1e6).toFixed(1)} ms  ${ranFor(span)}`,
+});
 
 const report = auditSpans(spans);
-console.log(`\naudit: ${report.requests} requests, ${report.toolSpans} tool spans, ${report.spans} spans, ${report.violations.length} violations`);
+console.log(`\n${auditLine(report)}`);
 
 await pool.close();
 await tracing.shutdown();
 const mismatches = results.filter(({ tenantId, userId, result }) => result.tenantId !== tenantId || result.userId !== userId);
 process.exitCode = report.ok && mismatches.length === 0 && report.toolSpans === requests.length ? 0 : 1;
 
-/** Prints the span tree of one request: request → execute_tool → worker.run → worker.task → hash.rounds. */
-function printTree(all: readonly ReadableSpan[], requestId: string): void {
-  const root = all.find((span) => span.attributes['isotrace.request_span'] === true && span.attributes['isotrace.request_id'] === requestId);
-  if (!root) return;
-  const children = new Map<string, ReadableSpan[]>();
-  for (const span of all) {
-    const parent = span.parentSpanContext?.spanId;
-    if (parent) children.set(parent, [...(children.get(parent) ?? []), span]);
-  }
-  console.log(`\ntrace ${root.spanContext().traceId} (tenant ${String(root.attributes['isotrace.tenant_id'])}):`);
-  const visit = (span: ReadableSpan, depth: number): void => {
-    const ms = (span.duration[0] * 1e3 + span.duration[1] / 1e6).toFixed(1);
-    console.log(`${'  '.repeat(depth)}${span.name}  ${ms} ms  [${String(span.attributes['isotrace.tenant_id'])}/${String(span.attributes['user.id'])}]`);
-    for (const child of children.get(span.spanContext().spanId) ?? []) visit(child, depth + 1);
-  };
-  visit(root, 1);
-}

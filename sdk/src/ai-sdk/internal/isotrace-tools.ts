@@ -1,11 +1,5 @@
 import type { Tool as AiTool, ToolExecutionOptions, ToolSet } from 'ai';
-import type { RequestContext } from '../../context/types.js';
-import { tryGetRequestContext } from '../../context/internal/request-scope.js';
-import { RequestContextMissingError } from '../../errors/errors.js';
-import { defineTool } from '../../tools/internal/define-tool.js';
-import type { Dispatcher } from '../../tools/internal/dispatcher.js';
-import { createToolSystem } from '../../tools/internal/tool-system.js';
-import type { ToolCall, ToolDefinition, ToolSystem } from '../../tools/types.js';
+import { AuditedMark, AuditedToolSet, checkToolSetOptions, type OpenedCall } from '../../tools/internal/audited-tool-set.js';
 import type { IsotraceToolsOptions } from '../types.js';
 import { deferredStream } from './deferred-stream.js';
 import { sdkToolSpan } from './sdk-tool-span.js';
@@ -15,7 +9,7 @@ import { sdkToolSpan } from './sdk-tool-span.js';
  * tool calls. On the function, not the tool: a copy (`{ ...tool }`) keeps it, a replaced
  * `execute` loses it and is wrapped.
  */
-const WRAPPED = Symbol('isotrace.ai-sdk.execute');
+const WRAPPED = new AuditedMark('isotrace.ai-sdk.execute');
 
 type Execute = (input: unknown, options: ToolExecutionOptions<unknown>) => unknown;
 
@@ -65,22 +59,17 @@ interface PendingCall {
  */
 export function isotraceTools<TOOLS extends ToolSet>(tools: TOOLS, options: IsotraceToolsOptions = {}): TOOLS {
   if (typeof tools !== 'object' || tools === null || Array.isArray(tools)) throw new TypeError('isotraceTools(tools): tools must be an AI SDK ToolSet, an object of tools by name.');
-  checkOptions(options);
-  return new IsotraceToolSet(tools, options).tools as TOOLS;
+  checkToolSetOptions(options);
+  return new AiSdkToolSet(tools, options).tools as TOOLS;
 }
 
-/** The wrapped tools of one isotraceTools() call, and their tool system per request. */
-class IsotraceToolSet {
+/** The wrapped tools of one isotraceTools() call; their tool system per request is the AuditedToolSet's. */
+class AiSdkToolSet {
   readonly tools: Record<string, AiTool> = {};
-  readonly #definitions: ToolDefinition[] = [];
-  readonly #options: IsotraceToolsOptions;
-  // Keyed by the request: a request's system goes with it; no request sees another's.
-  readonly #systems = new WeakMap<RequestContext, ToolSystem>();
-  // Keyed by the signal made for each call: what the dispatcher hands the tool back, so a call never gets another's options.
-  readonly #calls = new WeakMap<AbortSignal, PendingCall>();
+  readonly #audited: AuditedToolSet<PendingCall>;
 
   constructor(tools: ToolSet, options: IsotraceToolsOptions) {
-    this.#options = options;
+    this.#audited = new AuditedToolSet(options);
     for (const [name, tool] of Object.entries(tools)) {
       if (typeof tool !== 'object' || tool === null) throw new TypeError(`isotraceTools(tools): tools['${name}'] is not an AI SDK tool.`);
       this.tools[name] = this.#wrap(name, tool);
@@ -89,17 +78,12 @@ class IsotraceToolSet {
 
   #wrap(name: string, tool: AiTool): AiTool {
     const original = tool.execute as Execute | undefined;
-    if (typeof original !== 'function' || (original as { [WRAPPED]?: true })[WRAPPED]) return tool;
-    this.#definitions.push(
-      defineTool({
-        name,
-        description: typeof tool.description === 'string' ? tool.description : undefined,
-        execute: (input, call) => this.#runOriginal(tool, original, input, call),
-      }),
-    );
+    if (typeof original !== 'function' || WRAPPED.isOn(original)) return tool;
+    const notThroughSdk = 'isotraceTools(): this tool runs only through its AI SDK execute(); the call has no AI SDK options.';
+    this.#audited.add(name, tool.description, notThroughSdk, (input, pending) => runOriginal(tool, original, input, pending));
     // Same prototype and properties (schemas, needsApproval, toModelOutput, …); only execute changes.
     const execute = (input: unknown, sdkOptions: ToolExecutionOptions<unknown>): unknown => this.#execute(name, input, sdkOptions);
-    Object.defineProperty(execute, WRAPPED, { value: true });
+    WRAPPED.set(execute);
     const wrapped = Object.create(Object.getPrototypeOf(tool), Object.getOwnPropertyDescriptors(tool)) as AiTool;
     Object.defineProperty(wrapped, 'execute', { value: execute, enumerable: true, writable: true, configurable: true });
     return wrapped;
@@ -107,50 +91,27 @@ class IsotraceToolSet {
 
   /** The AI SDK's `execute`: a dispatcher call of the current request's tool system, inside the SDK's span when it has one. */
   #execute(name: string, input: unknown, sdkOptions: ToolExecutionOptions<unknown>): unknown {
-    const owner = tryGetRequestContext();
-    if (!owner) return Promise.reject(new RequestContextMissingError(`the AI SDK tool '${name}'`));
-    let dispatcher: Dispatcher;
+    const pending: PendingCall = { options: sdkOptions, invoked: false, result: undefined };
+    let opened: OpenedCall;
     try {
-      dispatcher = this.#systemOf(owner).dispatcher as Dispatcher;
+      opened = this.#audited.open(`the AI SDK tool '${name}'`, sdkOptions?.abortSignal, pending);
     } catch (error) {
       return Promise.reject(error);
     }
-    // A signal of this call's own (following the SDK's): the key under which the tool finds its options.
-    const signal = sdkOptions?.abortSignal instanceof AbortSignal ? AbortSignal.any([sdkOptions.abortSignal]) : new AbortController().signal;
-    const pending: PendingCall = { options: sdkOptions, invoked: false, result: undefined };
-    this.#calls.set(signal, pending);
+    const { dispatcher, signal } = opened;
     const callOptions = { callId: sdkOptions?.toolCallId, signal };
     const sdkSpan = sdkToolSpan(name, sdkOptions?.toolCallId);
     const settled = sdkSpan ? dispatcher.executeInSpan(sdkSpan, name, input, callOptions) : dispatcher.execute(name, input, callOptions);
     // The dispatcher has invoked the tool by now. The SDK streams only what execute returns at once, so a stream goes back as one.
     return pending.invoked && isAsyncIterable(pending.result) ? deferredStream(settled as Promise<AsyncIterable<unknown>>) : settled;
   }
-
-  /** Inside the tool span: the app's own `execute`, with the SDK's options unchanged. */
-  #runOriginal(tool: AiTool, original: Execute, input: unknown, call: ToolCall): unknown {
-    const pending = this.#calls.get(call.signal);
-    if (!pending) throw new Error('isotraceTools(): this tool runs only through its AI SDK execute(); the call has no AI SDK options.');
-    this.#calls.delete(call.signal);
-    pending.invoked = true;
-    pending.result = original.call(tool, input, pending.options);
-    return pending.result;
-  }
-
-  #systemOf(owner: RequestContext): ToolSystem {
-    let system = this.#systems.get(owner);
-    if (!system) {
-      system = createToolSystem(this.#definitions, this.#options);
-      this.#systems.set(owner, system);
-    }
-    return system;
-  }
 }
 
-function checkOptions(options: IsotraceToolsOptions): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError('isotraceTools(tools, options): options must be an object { recordToolArguments?, redact? }.');
-  const { recordToolArguments, redact } = options;
-  if (recordToolArguments !== undefined && typeof recordToolArguments !== 'boolean') throw new TypeError('isotraceTools(): options.recordToolArguments must be a boolean.');
-  if (redact !== undefined && typeof redact !== 'function') throw new TypeError('isotraceTools(): options.redact must be a function (value, info) => value.');
+/** Inside the tool span: the app's own `execute`, with the SDK's options unchanged. */
+function runOriginal(tool: AiTool, original: Execute, input: unknown, pending: PendingCall): unknown {
+  pending.invoked = true;
+  pending.result = original.call(tool, input, pending.options);
+  return pending.result;
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {

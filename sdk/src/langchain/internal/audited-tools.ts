@@ -1,16 +1,11 @@
 import { trace } from '@opentelemetry/api';
 import type { StructuredToolInterface } from '@langchain/core/tools';
-import { tryGetRequestContext } from '../../context/internal/request-scope.js';
-import type { RequestContext } from '../../context/types.js';
-import { RequestContextMissingError, ToolDefinitionError } from '../../errors/errors.js';
-import { defineTool } from '../../tools/internal/define-tool.js';
+import { AuditedMark, AuditedToolSet, checkToolSetOptions } from '../../tools/internal/audited-tool-set.js';
 import { GEN_AI } from '../../tools/internal/gen-ai.js';
-import { createToolSystem } from '../../tools/internal/tool-system.js';
-import type { ToolCall, ToolDefinition, ToolSystem } from '../../tools/types.js';
 import type { IsotraceToolsOptions } from '../types.js';
 
 /** Marks a tool isotraceTools() made: wrapping it again must not run each call as two tool calls. */
-const AUDITED = Symbol('isotrace.langchain.audited');
+const AUDITED = new AuditedMark('isotrace.langchain.audited');
 
 /** The per-call config LangChain hands a tool's `_call` (a RunnableConfig plus the model's tool call). */
 interface ToolRunConfig {
@@ -64,77 +59,49 @@ interface PendingCall {
  */
 export function isotraceTools<T extends readonly StructuredToolInterface[]>(tools: T, options: IsotraceToolsOptions = {}): T {
   if (!Array.isArray(tools)) throw new TypeError('isotraceTools(tools): tools must be an array of LangChain tools.');
-  checkOptions(options);
-  return new AuditedToolSet(tools.map(checkedTool), options).tools as unknown as T;
+  checkToolSetOptions(options);
+  return new LangChainToolSet(tools.map(checkedTool), options).tools as unknown as T;
 }
 
-/** The wrapped tools of one isotraceTools() call, and their tool system per request. */
-class AuditedToolSet {
+/** The wrapped tools of one isotraceTools() call; their tool system per request is the AuditedToolSet's. */
+class LangChainToolSet {
   readonly tools: CallableTool[];
-  readonly #definitions: ToolDefinition[] = [];
-  readonly #options: IsotraceToolsOptions;
-  // Keyed by the request: a request's system goes with it; no request sees another's.
-  readonly #systems = new WeakMap<RequestContext, ToolSystem>();
-  // Keyed by the signal made for each call: what the dispatcher hands the tool back, so a call never gets another's config.
-  readonly #calls = new WeakMap<AbortSignal, PendingCall>();
+  readonly #audited: AuditedToolSet<PendingCall>;
 
   constructor(tools: readonly CallableTool[], options: IsotraceToolsOptions) {
-    this.#options = options;
+    this.#audited = new AuditedToolSet(options);
     this.tools = tools.map((tool) => this.#wrap(tool));
-    // Found here, not at some request's first call: a set the model cannot use must not get that far.
-    const names = this.#definitions.map(({ name }) => name);
-    const duplicate = names.find((name, index) => names.indexOf(name) !== index);
-    if (duplicate !== undefined) throw new ToolDefinitionError(`isotraceTools: two tools are named '${duplicate}'.`);
+    this.#audited.assertDistinctNames();
   }
 
   #wrap(tool: CallableTool): CallableTool {
-    if ((tool as unknown as Record<symbol, unknown>)[AUDITED]) return tool;
-    this.#definitions.push(
-      defineTool({
-        name: tool.name,
-        description: typeof tool.description === 'string' ? tool.description : '',
-        execute: (args, call) => this.#runOriginal(tool, args, call),
-      }),
-    );
+    if (AUDITED.isOn(tool)) return tool;
+    const notThroughLangChain = `isotraceTools(): the tool '${tool.name}' runs only through LangChain (invoke()); this call has no LangChain config.`;
+    this.#audited.add(tool.name, tool.description, notThroughLangChain, (args, pending) => runOriginal(tool, args, pending));
     // Inherits from the original, so LangChain's own invoke()/call() still run, with `this` the wrapper, and reach this _call.
     const wrapped = Object.create(tool) as CallableTool;
-    Object.defineProperties(wrapped, {
-      _call: { value: (arg: unknown, runManager: unknown, config?: ToolRunConfig) => this.#call(tool.name, arg, runManager, config ?? {}), writable: true, configurable: true },
-      [AUDITED]: { value: true },
+    Object.defineProperty(wrapped, '_call', {
+      value: (arg: unknown, runManager: unknown, config?: ToolRunConfig) => this.#call(tool.name, arg, runManager, config ?? {}),
+      writable: true,
+      configurable: true,
     });
+    AUDITED.set(wrapped);
     return wrapped;
   }
 
   /** LangChain's `_call`: a dispatcher call of the calling request's tool system. */
   async #call(name: string, arg: unknown, runManager: unknown, config: ToolRunConfig): Promise<unknown> {
-    const owner = tryGetRequestContext();
-    if (!owner) throw new RequestContextMissingError(`the LangChain tool '${name}'`);
-    const { dispatcher } = this.#systemOf(owner);
-    // A signal of this call's own (following LangChain's): the key under which the tool finds its config.
-    const signal = config.signal instanceof AbortSignal ? AbortSignal.any([config.signal]) : new AbortController().signal;
-    this.#calls.set(signal, { runManager, config });
+    const { dispatcher, signal } = this.#audited.open(`the LangChain tool '${name}'`, config.signal, { runManager, config });
     return dispatcher.execute(name, arg, { callId: callIdOf(config), signal });
   }
+}
 
-  /** Inside the tool span: the original `_call`, with LangChain's own arguments. */
-  #runOriginal(tool: CallableTool, args: unknown, call: ToolCall): unknown {
-    const pending = this.#calls.get(call.signal);
-    if (!pending) throw new Error(`isotraceTools(): the tool '${tool.name}' runs only through LangChain (invoke()); this call has no LangChain config.`);
-    this.#calls.delete(call.signal);
-    const agentName = pending.config.metadata?.lc_agent_name;
-    // The active span is this call's: createAgent({ name }) puts the agent's name in the run's metadata.
-    if (typeof agentName === 'string' && agentName.length > 0) trace.getActiveSpan()?.setAttribute(GEN_AI.agentName, agentName);
-    return tool._call(args, pending.runManager, pending.config);
-  }
-
-  #systemOf(owner: RequestContext): ToolSystem {
-    let system = this.#systems.get(owner);
-    if (!system) {
-      system = createToolSystem(this.#definitions, this.#options);
-      this.#systems.set(owner, system);
-    }
-    return system;
-  }
+/** Inside the tool span: the original `_call`, with LangChain's own arguments. */
+function runOriginal(tool: CallableTool, args: unknown, pending: PendingCall): unknown {
+  const agentName = pending.config.metadata?.lc_agent_name;
+  // The active span is this call's: createAgent({ name }) puts the agent's name in the run's metadata.
+  if (typeof agentName === 'string' && agentName.length > 0) trace.getActiveSpan()?.setAttribute(GEN_AI.agentName, agentName);
+  return tool._call(args, pending.runManager, pending.config);
 }
 
 /** The model's tool call id: on `config.toolCall` for `invoke(toolCall)`, on `config.toolCallId` from LangChain's ToolNode. */
@@ -152,11 +119,4 @@ function checkedTool(tool: unknown, index: number): CallableTool {
     );
   }
   return candidate as CallableTool;
-}
-
-function checkOptions(options: IsotraceToolsOptions): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError('isotraceTools(tools, options): options must be an object { recordToolArguments?, redact? }.');
-  const { recordToolArguments, redact } = options;
-  if (recordToolArguments !== undefined && typeof recordToolArguments !== 'boolean') throw new TypeError('isotraceTools(): options.recordToolArguments must be a boolean.');
-  if (redact !== undefined && typeof redact !== 'function') throw new TypeError('isotraceTools(): options.redact must be a function (value, info) => value.');
 }

@@ -8,6 +8,7 @@ import { PropagationPolicy } from '../../propagation/internal/propagation-policy
 import { reportOnce } from '../../tracing/internal/report.js';
 import { tryGetRuntime, type Runtime } from '../../tracing/internal/runtime.js';
 import type { McpClientTransportOptions } from '../types.js';
+import { ForwardingTransport } from './forwarding-transport.js';
 import { MCP_ATTR, recordNoResponse, recordResponse, requestSpanShape, stdioTransport, TOOLS_CALL } from './attributes.js';
 import { metaEntries } from './meta-propagation.js';
 import { cancelledRequestId, isRequest, isResponse, withMeta, type JsonRpcResponse } from './messages.js';
@@ -52,49 +53,21 @@ export function mcpClientTransport(transport: Transport, options: McpClientTrans
   return new TracedClientTransport(transport, serverUrl(options.server) ?? ownUrl(transport));
 }
 
-class TracedClientTransport implements Transport {
-  onmessage?: Transport['onmessage'];
-  onclose?: Transport['onclose'];
-  onerror?: Transport['onerror'];
-  readonly #inner: Transport;
+class TracedClientTransport extends ForwardingTransport {
   readonly #server: URL | undefined;
   readonly #pending = new Map<RequestId, ClientCall>();
   /** execute_tool spans already given MCP attributes: a second call in the same tool gets its own span. */
   readonly #enriched = new WeakSet<Span>();
   #policy: { runtime: Runtime; policy: PropagationPolicy } | undefined;
-  #protocolVersion: string | undefined;
 
   constructor(inner: Transport, server: URL | undefined) {
-    this.#inner = inner;
+    super(inner);
     this.#server = server;
-    inner.onmessage = (message, extra) => this.#receive(message, extra);
-    inner.onclose = () => {
-      this.#endAll('connection_closed');
-      this.onclose?.();
-    };
-    inner.onerror = (error) => this.onerror?.(error);
-  }
-
-  get sessionId(): string | undefined {
-    return this.#inner.sessionId;
-  }
-
-  setProtocolVersion(version: string): void {
-    this.#protocolVersion = version;
-    this.#inner.setProtocolVersion?.(version);
-  }
-
-  start(): Promise<void> {
-    return this.#inner.start();
-  }
-
-  close(): Promise<void> {
-    return this.#inner.close();
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     if (isRequest(message)) return this.#sendRequest(message, options);
-    await this.#inner.send(message, options);
+    await this.inner.send(message, options);
     const cancelled = cancelledRequestId(message);
     if (cancelled !== undefined) this.#end(cancelled, 'cancelled');
   }
@@ -103,12 +76,12 @@ class TracedClientTransport implements Transport {
     const active = context.active();
     if (request.method === TOOLS_CALL && !requestContextOf(active)) throw new RequestContextMissingError(`the MCP tools/call of '${String(request.params?.name)}'`);
     const traced = this.#trace(request, active);
-    if (!traced) return this.#inner.send(request, options);
+    if (!traced) return this.inner.send(request, options);
     const { call, outgoing, spanContext } = traced;
     // Registered first: a response can arrive before send() settles.
     this.#pending.set(request.id, call);
     try {
-      await context.with(spanContext, () => this.#inner.send(outgoing, options));
+      await context.with(spanContext, () => this.inner.send(outgoing, options));
     } catch (error) {
       this.#pending.delete(request.id);
       // An enriched execute_tool span records this failure itself, when the tool fails with it.
@@ -153,16 +126,16 @@ class TracedClientTransport implements Transport {
 
   #connectionAttributes(): Attributes {
     const attributes: Attributes = {};
-    const sessionId = this.#inner.sessionId;
+    const sessionId = this.inner.sessionId;
     if (sessionId !== undefined) attributes[MCP_ATTR.sessionId] = sessionId;
-    if (this.#protocolVersion !== undefined) attributes[MCP_ATTR.protocolVersion] = this.#protocolVersion;
+    if (this.protocolVersion !== undefined) attributes[MCP_ATTR.protocolVersion] = this.protocolVersion;
     const server = this.#server;
     if (server && (server.protocol === 'http:' || server.protocol === 'https:')) {
       attributes[MCP_ATTR.networkTransport] = 'tcp';
       attributes[MCP_ATTR.serverAddress] = server.hostname;
       attributes[MCP_ATTR.serverPort] = Number(server.port || (server.protocol === 'https:' ? 443 : 80));
     } else {
-      const pipe = stdioTransport(this.#inner);
+      const pipe = stdioTransport(this.inner);
       if (pipe) attributes[MCP_ATTR.networkTransport] = pipe;
     }
     return attributes;
@@ -175,7 +148,7 @@ class TracedClientTransport implements Transport {
     return this.#policy.policy.allows(this.#server);
   }
 
-  #receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
+  protected receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
     if (isResponse(message)) this.#finish(message);
     this.onmessage?.(message, extra);
   }
@@ -194,8 +167,8 @@ class TracedClientTransport implements Transport {
     if (call.owned) endCall(call, (span) => recordNoResponse(span, reason));
   }
 
-  #endAll(reason: 'connection_closed'): void {
-    for (const id of [...this.#pending.keys()]) this.#end(id, reason);
+  protected innerClosed(): void {
+    for (const id of [...this.#pending.keys()]) this.#end(id, 'connection_closed');
   }
 }
 

@@ -9,6 +9,7 @@ import { recordError, requestContextOf, runRequest } from '../../context/interna
 import type { Identity } from '../../http/types.js';
 import { reportOnce } from '../../tracing/internal/report.js';
 import type { McpIdentifyInfo, McpInboundRequest, McpServerTransportOptions } from '../types.js';
+import { ForwardingTransport } from './forwarding-transport.js';
 import { MCP_ATTR, recordNoResponse, recordResponse, requestSpanShape, stdioTransport } from './attributes.js';
 import { baggageIdentity, extractTrace, metaCorrelationId, withMetaBaggage } from './meta-propagation.js';
 import { cancelledRequestId, isRequest, isResponse, metaOf, type JsonRpcResponse } from './messages.js';
@@ -69,52 +70,23 @@ export function mcpServerTransport(transport: Transport, options: McpServerTrans
   return new TracedServerTransport(transport, options);
 }
 
-class TracedServerTransport implements Transport {
-  onmessage?: Transport['onmessage'];
-  onclose?: Transport['onclose'];
-  onerror?: Transport['onerror'];
-  readonly #inner: Transport;
+class TracedServerTransport extends ForwardingTransport {
   readonly #options: McpServerTransportOptions;
   readonly #pending = new Map<RequestId, ServerCall>();
   readonly #identifying = new Map<RequestId, Identifying>();
-  #protocolVersion: string | undefined;
 
   constructor(inner: Transport, options: McpServerTransportOptions) {
-    this.#inner = inner;
+    super(inner);
     this.#options = options;
-    // Plain assignments: the node Streamable HTTP transport forwards these setters to its inner transport.
-    inner.onmessage = (message, extra) => this.#receive(message, extra);
-    inner.onclose = () => {
-      this.#closeAll();
-      this.onclose?.();
-    };
-    inner.onerror = (error) => this.onerror?.(error);
-  }
-
-  get sessionId(): string | undefined {
-    return this.#inner.sessionId;
-  }
-
-  setProtocolVersion(version: string): void {
-    this.#protocolVersion = version;
-    this.#inner.setProtocolVersion?.(version);
-  }
-
-  start(): Promise<void> {
-    return this.#inner.start();
-  }
-
-  close(): Promise<void> {
-    return this.#inner.close();
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     const call = isResponse(message) ? this.#take(message.id) : undefined;
-    if (!call || !isResponse(message)) return this.#inner.send(message, options);
+    if (!call || !isResponse(message)) return this.inner.send(message, options);
     const response = respond(call, message);
-    if (typeof response.result?.protocolVersion === 'string') this.#protocolVersion = response.result.protocolVersion;
+    if (typeof response.result?.protocolVersion === 'string') this.protocolVersion = response.result.protocolVersion;
     try {
-      await this.#inner.send(response as JSONRPCMessage, options);
+      await this.inner.send(response as JSONRPCMessage, options);
     } catch (error) {
       if (call.span) recordError(call.span, error);
       throw error;
@@ -123,7 +95,7 @@ class TracedServerTransport implements Transport {
     }
   }
 
-  #receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
+  protected receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
     if (isRequest(message)) {
       this.#serve(message, extra);
       return;
@@ -135,7 +107,7 @@ class TracedServerTransport implements Transport {
 
   /** Identifies the request, then runs it in its request context; a refused one is answered here. */
   #serve(request: JSONRPCRequest, extra: MessageExtraInfo | undefined): void {
-    const inbound: McpInboundRequest = { method: request.method, requestInfo: extra?.requestInfo, authInfo: extra?.authInfo, sessionId: this.#inner.sessionId };
+    const inbound: McpInboundRequest = { method: request.method, requestInfo: extra?.requestInfo, authInfo: extra?.authInfo, sessionId: this.inner.sessionId };
     const trusted = isTrusted(this.#options, inbound);
     const meta = metaOf(request);
     const ambient = context.active();
@@ -225,10 +197,10 @@ class TracedServerTransport implements Transport {
 
   #connectionAttributes(extra: MessageExtraInfo | undefined): Attributes {
     const attributes: Attributes = {};
-    const sessionId = this.#inner.sessionId;
+    const sessionId = this.inner.sessionId;
     if (sessionId !== undefined) attributes[MCP_ATTR.sessionId] = sessionId;
-    if (this.#protocolVersion !== undefined) attributes[MCP_ATTR.protocolVersion] = this.#protocolVersion;
-    const network = extra?.requestInfo ? 'tcp' : stdioTransport(this.#inner);
+    if (this.protocolVersion !== undefined) attributes[MCP_ATTR.protocolVersion] = this.protocolVersion;
+    const network = extra?.requestInfo ? 'tcp' : stdioTransport(this.inner);
     if (network) attributes[MCP_ATTR.networkTransport] = network;
     return attributes;
   }
@@ -244,7 +216,7 @@ class TracedServerTransport implements Transport {
     if (call) endWithoutResponse(call, 'cancelled');
   }
 
-  #closeAll(): void {
+  protected innerClosed(): void {
     for (const waiting of this.#identifying.values()) waiting.cancelled = true;
     this.#identifying.clear();
     for (const id of [...this.#pending.keys()]) {
@@ -259,7 +231,7 @@ class TracedServerTransport implements Transport {
       const kind = answer === UNAUTHENTICATED ? 'mcp-identify-threw' : 'mcp-request-context-failed';
       reportOnce(kind, answer === UNAUTHENTICATED ? 'identify() threw for an MCP request; answered "unauthenticated".' : 'an MCP request could not get a request context; answered "internal error".', error);
     }
-    this.#inner.send({ jsonrpc: '2.0', id, error: { ...answer } }).catch((sendError: unknown) => this.onerror?.(sendError instanceof Error ? sendError : new Error(String(sendError))));
+    this.inner.send({ jsonrpc: '2.0', id, error: { ...answer } }).catch((sendError: unknown) => this.onerror?.(sendError instanceof Error ? sendError : new Error(String(sendError))));
   }
 }
 

@@ -1,16 +1,11 @@
 import { context } from '@opentelemetry/api';
 import type { Tool as AgentsTool } from '@openai/agents-core';
-import { tryGetRequestContext } from '../../context/internal/request-scope.js';
-import type { RequestContext } from '../../context/types.js';
-import { RequestContextMissingError, ToolDefinitionError } from '../../errors/errors.js';
-import { defineTool } from '../../tools/internal/define-tool.js';
-import { createToolSystem } from '../../tools/internal/tool-system.js';
-import type { ToolCall, ToolDefinition, ToolSystem } from '../../tools/types.js';
+import { AuditedMark, AuditedToolSet, checkToolSetOptions } from '../../tools/internal/audited-tool-set.js';
 import type { IsotraceToolsOptions } from '../types.js';
 import { agentRunOf } from './agent-run.js';
 
 /** Marks a tool isotraceTools() made: wrapping it again must not run each call as two tool calls. */
-const AUDITED = Symbol('isotrace.openai_agents.audited');
+const AUDITED = new AuditedMark('isotrace.openai_agents.audited');
 
 /** The third argument the Agents SDK passes a function tool's `invoke` (its ToolCallDetails). */
 interface CallDetails {
@@ -69,77 +64,43 @@ interface PendingCall {
  */
 export function isotraceTools<T extends readonly AgentsTool<never>[]>(tools: T, options: IsotraceToolsOptions = {}): T {
   if (!Array.isArray(tools)) throw new TypeError('isotraceTools(tools): tools must be an array of OpenAI Agents SDK tools.');
-  checkOptions(options);
-  return new AuditedToolSet(tools.map(checkedTool), options).tools as unknown as T;
+  checkToolSetOptions(options);
+  return new AgentsToolSet(tools.map(checkedTool), options).tools as unknown as T;
 }
 
 /** Whether `tool` is one isotraceTools() made (its calls are audited). */
 export function isAuditedTool(tool: unknown): boolean {
-  return typeof tool === 'object' && tool !== null && (tool as Record<symbol, unknown>)[AUDITED] === true;
+  return AUDITED.isOn(tool);
 }
 
-/** The wrapped tools of one isotraceTools() call, and their tool system per request. */
-class AuditedToolSet {
+/** The wrapped tools of one isotraceTools() call; their tool system per request is the AuditedToolSet's. */
+class AgentsToolSet {
   readonly tools: unknown[];
-  readonly #definitions: ToolDefinition[] = [];
-  readonly #options: IsotraceToolsOptions;
-  // Keyed by the request: a request's system goes with it; no request sees another's.
-  readonly #systems = new WeakMap<RequestContext, ToolSystem>();
-  // Keyed by the signal made for each call: what the dispatcher hands the tool back, so a call never gets another's input.
-  readonly #calls = new WeakMap<AbortSignal, PendingCall>();
+  readonly #audited: AuditedToolSet<PendingCall>;
 
   constructor(tools: readonly unknown[], options: IsotraceToolsOptions) {
-    this.#options = options;
+    this.#audited = new AuditedToolSet(options);
     this.tools = tools.map((tool) => (isFunctionTool(tool) ? this.#wrap(tool) : tool));
-    // Found here, not at some request's first call: a set the model cannot use must not get that far.
-    const names = this.#definitions.map(({ name }) => name);
-    const duplicate = names.find((name, index) => names.indexOf(name) !== index);
-    if (duplicate !== undefined) throw new ToolDefinitionError(`isotraceTools: two tools are named '${duplicate}'.`);
+    this.#audited.assertDistinctNames();
   }
 
   #wrap(tool: FunctionToolLike): FunctionToolLike {
     if (isAuditedTool(tool)) return tool;
-    this.#definitions.push(
-      defineTool({
-        name: tool.name,
-        description: typeof tool.description === 'string' ? tool.description : '',
-        execute: (_args, call) => this.#runOriginal(tool, call),
-      }),
-    );
+    const notThroughSdk = `isotraceTools(): the tool '${tool.name}' runs only through the Agents SDK (its invoke()); this call has no SDK input.`;
+    // Inside the tool span: the original `invoke`, with the SDK's own arguments.
+    this.#audited.add(tool.name, tool.description, notThroughSdk, (_args, pending) => tool.invoke(pending.runContext, pending.input, pending.details));
     // A copy, not the original changed: the SDK reads every other field (schema, approval, timeout) from it as before.
     const wrapped: FunctionToolLike = { ...tool, invoke: (runContext, input, details) => this.#call(tool.name, runContext, input, details) };
-    Object.defineProperty(wrapped, AUDITED, { value: true });
+    AUDITED.set(wrapped);
     return wrapped;
   }
 
   /** The SDK's `invoke`: a dispatcher call of the calling request's tool system, under the run's agent span. */
   async #call(name: string, runContext: unknown, input: string, details: CallDetails | undefined): Promise<unknown> {
     const active = context.active();
-    const owner = tryGetRequestContext();
-    if (!owner) throw new RequestContextMissingError(`the OpenAI Agents tool '${name}'`);
-    const { dispatcher } = this.#systemOf(owner);
-    // A signal of this call's own (following the SDK's): the key under which the tool finds its input.
-    const signal = details?.signal instanceof AbortSignal ? AbortSignal.any([details.signal]) : new AbortController().signal;
-    this.#calls.set(signal, { runContext, input, details });
+    const { dispatcher, signal } = this.#audited.open(`the OpenAI Agents tool '${name}'`, details?.signal, { runContext, input, details });
     const callContext = agentRunOf(active)?.toolContext(active) ?? active;
     return context.with(callContext, () => dispatcher.execute(name, argumentsOf(input), { callId: callIdOf(details), signal }));
-  }
-
-  /** Inside the tool span: the original `invoke`, with the SDK's own arguments. */
-  #runOriginal(tool: FunctionToolLike, call: ToolCall): Promise<unknown> {
-    const pending = this.#calls.get(call.signal);
-    if (!pending) throw new Error(`isotraceTools(): the tool '${tool.name}' runs only through the Agents SDK (its invoke()); this call has no SDK input.`);
-    this.#calls.delete(call.signal);
-    return tool.invoke(pending.runContext, pending.input, pending.details);
-  }
-
-  #systemOf(owner: RequestContext): ToolSystem {
-    let system = this.#systems.get(owner);
-    if (!system) {
-      system = createToolSystem(this.#definitions, this.#options);
-      this.#systems.set(owner, system);
-    }
-    return system;
   }
 }
 
@@ -174,11 +135,4 @@ function checkedTool(tool: unknown, index: number): unknown {
     );
   }
   throw new TypeError(`isotraceTools(tools): tools[${index}] is not an OpenAI Agents SDK tool (made by tool(), agent.asTool() or a hosted tool helper).`);
-}
-
-function checkOptions(options: IsotraceToolsOptions): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError('isotraceTools(tools, options): options must be an object { recordToolArguments?, redact? }.');
-  const { recordToolArguments, redact } = options;
-  if (recordToolArguments !== undefined && typeof recordToolArguments !== 'boolean') throw new TypeError('isotraceTools(): options.recordToolArguments must be a boolean.');
-  if (redact !== undefined && typeof redact !== 'function') throw new TypeError('isotraceTools(): options.redact must be a function (value, info) => value.');
 }
