@@ -5,7 +5,7 @@
  * Needs `dist/` (npm test builds first) and the npm cache or registry.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,6 +123,17 @@ describe('the packed package, installed without its optional peers', () => {
     // Fail closed: with a peer present, the checks below would examine nothing.
     expect(optionalPeers.filter((peer) => existsSync(join(bare, 'node_modules', peer)))).toEqual([]);
     expect(existsSync(join(bare, 'node_modules/@opentelemetry/api/package.json'))).toBe(true);
+  });
+
+  it("installs one copy of each OpenTelemetry SDK package (the versions @opentelemetry/sdk-node pins), not a second beside sdk-node's", () => {
+    const shared = ['core', 'resources', 'sdk-trace', 'sdk-metrics', 'context-async-hooks', 'instrumentation', 'otlp-exporter-base', 'otlp-transformer'];
+    const copies = (readdirSync(join(bare, 'node_modules'), { recursive: true }) as string[])
+      .map((path) => path.replaceAll('\\', '/'))
+      .filter((path) => shared.some((name) => path.endsWith(`node_modules/@opentelemetry/${name}/package.json`)));
+    // Fail closed: the walk saw the packages (at the top level) in the first place.
+    expect(shared.every((name) => existsSync(join(bare, 'node_modules/@opentelemetry', name, 'package.json')))).toBe(true);
+    // instrumentation-undici (contrib, released apart) still asks for @opentelemetry/instrumentation ^0.300: its own small copy.
+    expect(copies.filter((path) => !path.startsWith('@opentelemetry/instrumentation-undici/'))).toEqual([]);
   });
 
   it('imports and uses the core entry points; RedisStore names the missing redis package', async () => {

@@ -1,5 +1,9 @@
-import { Agent as HttpAgent, type ClientRequest, type RequestOptions } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import type { ClientRequest, RequestOptions } from 'node:http';
+
+// The builtin, not its ES module view: building node:http's costs tens of ms at import (it evaluates undici for its lazy exports).
+const { Agent: HttpAgent } = process.getBuiltinModule('node:http');
+type HttpAgent = InstanceType<typeof HttpAgent>;
+const { Agent: HttpsAgent } = process.getBuiltinModule('node:https');
 
 /*
  * Where an outbound request really goes, read from the request the client

@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
+import type { AgentOptions } from 'node:https';
 import { resolve } from 'node:path';
 import { reportOnce } from './report.js';
+
+// The builtin, not its ES module view: building node:http's costs tens of ms at import (it evaluates undici for its lazy exports).
+const { Agent: HttpAgent } = process.getBuiltinModule('node:http');
+type HttpAgent = InstanceType<typeof HttpAgent>;
+const { Agent: HttpsAgent } = process.getBuiltinModule('node:https');
 
 /** The OTLP signals isotrace exports, as they are named in OTEL_EXPORTER_OTLP_<SIGNAL>_* variables. */
 export type OtlpSignal = 'TRACES' | 'METRICS';

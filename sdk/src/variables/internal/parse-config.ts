@@ -1,5 +1,6 @@
-import { isMap, isScalar, parseDocument, visit } from 'yaml';
+import type * as Yaml from 'yaml';
 import { ConfigError } from '../../errors/errors.js';
+import { loadModule } from '../../tracing/internal/load-module.js';
 import type { ConfigOptions } from '../types.js';
 import { envReader, expandWith } from './expand-variables.js';
 
@@ -41,7 +42,8 @@ export function parseConfigFrom<T>(text: string, options: ConfigOptions, source:
 function parseYaml(text: string, source: string): unknown {
   try {
     // uniqueKeys: false, checked below in one pass: the parser's own check takes quadratic time in the keys of a map.
-    const doc = parseDocument(text, { schema: 'core', merge: false, uniqueKeys: false });
+    // Loaded when a config is first parsed: `import 'isotrace'` does not pay for the parser.
+    const doc = loadModule<typeof Yaml>('yaml').parseDocument(text, { schema: 'core', merge: false, uniqueKeys: false });
     const [error] = doc.errors;
     if (error) throw error;
     rejectDuplicateKeys(doc.contents);
@@ -52,7 +54,8 @@ function parseYaml(text: string, source: string): unknown {
   }
 }
 
-function rejectDuplicateKeys(contents: Parameters<typeof visit>[0]): void {
+function rejectDuplicateKeys(contents: Parameters<typeof Yaml.visit>[0]): void {
+  const { isMap, isScalar, visit } = loadModule<typeof Yaml>('yaml');
   visit(contents, {
     Map(_key, map) {
       if (!isMap(map)) return;
