@@ -1,18 +1,21 @@
 import { EventEmitter } from 'node:events';
-import { Agent } from 'node:http';
 import { Socket } from 'node:net';
 import { context, trace } from '@opentelemetry/api';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import { requestContextOf } from '../../context/internal/active-request.js';
 import { wrapEmitterListeners, wrapEventTargetListeners, type ListenerFunction } from '../../context/internal/listener-wrappers.js';
 import type { CallbackAuditOptions } from '../../tracing/types.js';
+import { processState } from '../../tracing/internal/runtime.js';
 import { describeRequest, recordViolation } from './runtime-audit.js';
+
+// The builtin, not its ES module view: building node:http's costs tens of ms at import (it evaluates undici for its lazy exports).
+const { Agent } = process.getBuiltinModule('node:http');
 
 /** Span event attribute: where the listener was added (the test kit keeps registration stacks). */
 export const REGISTERED_AT = 'isotrace.audit.registered_at';
 
 /** The callback audit as startTracing() runs it. */
-interface CallbackAuditSettings {
+export interface CallbackAuditSettings {
   /** Share of listeners added inside requests that are wrapped and checked, 0–1. */
   readonly sampleRate: number;
   /** Keep where each checked listener was added, for the violation event. */
@@ -26,9 +29,6 @@ interface ListenerOwner {
   readonly userId: string;
 }
 
-// Process-wide like the prototype methods it governs: the settings of the running isotrace, never request data.
-let settings: CallbackAuditSettings | undefined;
-let unpatch: (() => void) | undefined;
 
 /**
  * Starts the `callback-owner` check when `option` asks for it: every listener
@@ -41,15 +41,15 @@ let unpatch: (() => void) | undefined;
 export function startCallbackAudit(option: boolean | CallbackAuditOptions | undefined): () => void {
   const chosen = settingsOf(option);
   if (!chosen) return () => undefined;
-  settings = chosen;
-  unpatch ??= patchListenerMethods();
-  const running = chosen;
+  // Process-wide like the prototype methods it governs (one patch, whichever copy of isotrace made it).
+  const state = processState();
+  const running = { settings: chosen, unpatch: state.callbackAudit?.unpatch ?? patchListenerMethods() };
+  state.callbackAudit = running;
   return () => {
-    // Only this run's settings: a stale stop after a restart must not switch off the new run.
-    if (settings !== running) return;
-    settings = undefined;
-    unpatch?.();
-    unpatch = undefined;
+    // Only this run's: a stale stop after a restart must not switch off the new run.
+    if (state.callbackAudit !== running) return;
+    state.callbackAudit = undefined;
+    running.unpatch();
   };
 }
 
@@ -70,7 +70,7 @@ function patchListenerMethods(): () => void {
 
 /** The checking wrapper for a listener added inside a request (sampled), or undefined: outside requests nothing is done. */
 function ownedListener(listener: ListenerFunction, emitter: object): ListenerFunction | undefined {
-  const on = settings;
+  const on = processState().callbackAudit?.settings;
   if (!on) return undefined;
   const active = context.active();
   const request = requestContextOf(active);
@@ -99,15 +99,12 @@ function isConnectionPool(emitter: object): boolean {
 }
 
 const GLOBAL_DISPATCHER = Symbol.for('undici.globalDispatcher.1');
-let dispatcherPrototype: object | undefined;
 
 /** undici's Dispatcher.prototype (below EventEmitter.prototype in fetch's global dispatcher), once fetch has made one. */
 function undiciDispatcher(): object | undefined {
-  if (dispatcherPrototype) return dispatcherPrototype;
   let proto: object | null = (globalThis as Record<symbol, object | undefined>)[GLOBAL_DISPATCHER] ?? null;
   while (proto && Object.getPrototypeOf(proto) !== EventEmitter.prototype) proto = Object.getPrototypeOf(proto) as object | null;
-  dispatcherPrototype = proto ?? undefined;
-  return dispatcherPrototype;
+  return proto ?? undefined;
 }
 
 /**
@@ -116,7 +113,7 @@ function undiciDispatcher(): object | undefined {
  * socket emitting it is not another request).
  */
 function checkCallbackOwner(owner: ListenerOwner, registeredAt: string | undefined): void {
-  if (!settings) return;
+  if (!processState().callbackAudit) return;
   const active = context.active();
   const request = requestContextOf(active);
   if (!request || request.requestId === owner.requestId) return;

@@ -5,6 +5,7 @@ import { requestContextOf } from '../../context/internal/active-request.js';
 import { IsotraceSetupError, TracingNotStartedError } from '../../errors/errors.js';
 import type { PortablePolicy } from '../../propagation/internal/propagation-policy.js';
 import type { SharedStateStore, WorkerStoreRecipe } from '../../shared-state/types.js';
+import type { CallbackAuditSettings } from '../../audit/internal/callback-audit.js';
 import type { TestKitHandle } from '../../testing/internal/test-tracing.js';
 import type { ForwardingProcessor } from '../../workers/internal/worker-tracing.js';
 import { ISOTRACE_VERSION } from '../../version.js';
@@ -78,6 +79,8 @@ export interface ProcessState {
   workerTracing?: Promise<ForwardingProcessor | undefined>;
   /** The test kit running in this process, replaced by the next setupTestTracing(). */
   testKit?: TestKitHandle;
+  /** The callback-owner check while it runs: its settings, and what puts the patched listener methods back. */
+  callbackAudit?: { readonly settings: CallbackAuditSettings; readonly unpatch: () => void };
 }
 
 const STATE_KEY = Symbol.for('isotrace.process_state');
