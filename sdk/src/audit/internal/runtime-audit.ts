@@ -1,5 +1,6 @@
 import { context, propagation, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { BAGGAGE } from '../../context/internal/keys.js';
+import { RequestBaggage } from '../../context/internal/request-baggage.js';
 import type { RequestIdentity } from '../../context/internal/request-context.js';
 import { requestContextOf } from '../../context/internal/active-request.js';
 import { IsolationViolationError } from '../../errors/errors.js';
@@ -45,6 +46,8 @@ const NONE_FAILED: ReadonlySet<RuntimeCheck> = new Set();
 /** Whether the active baggage carries exactly the request's tenant, user and correlation id (the `baggage` check passes). */
 export function carriesIdentity(active: Context, request: RequestIdentity): boolean {
   const baggage = propagation.getBaggage(active);
+  // The request's own lazy baggage reads its entries from this very request: they are its identity.
+  if (baggage instanceof RequestBaggage && baggage.identity === request) return true;
   return (
     baggage?.getEntry(BAGGAGE.tenantId)?.value === request.tenantId &&
     baggage.getEntry(BAGGAGE.userId)?.value === request.userId &&

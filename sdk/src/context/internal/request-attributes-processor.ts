@@ -1,7 +1,8 @@
-import type { Context } from '@opentelemetry/api';
+import type { Context, Span as ApiSpan } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { directAttributes, putAttribute } from './checked-attributes.js';
 import { ATTR, REQUEST_CONTEXT_KEY } from './keys.js';
-import type { RequestContextImpl } from './request-context.js';
+import type { RequestContextImpl, RequestIdentity } from './request-context.js';
 
 /**
  * Stamps every span started inside a request with that request's identity
@@ -9,16 +10,16 @@ import type { RequestContextImpl } from './request-context.js';
  * in Jaeger says whose work it was. Attributes a span already has win: tool
  * spans carry their owning request explicitly, which is what lets the audit
  * see a tool system used by the wrong request.
+ *
+ * It runs first among the processors, at start: every later processor (an
+ * exporter's, a host's Sentry or Langfuse processor) and every audit sees the
+ * identity on the span, from onStart to export.
  */
 export class RequestAttributesProcessor implements SpanProcessor {
   onStart(span: Span, parentContext: Context): void {
     const ctx = parentContext.getValue(REQUEST_CONTEXT_KEY) as RequestContextImpl | undefined;
     if (!ctx || span.attributes[ATTR.requestSpan] === true) return;
-    setIfAbsent(span, ATTR.requestId, ctx.requestId);
-    setIfAbsent(span, ATTR.correlationId, ctx.correlationId);
-    setIfAbsent(span, ATTR.tenantId, ctx.tenantId);
-    setIfAbsent(span, ATTR.userId, ctx.userId);
-    if (ctx.jobId !== undefined) setIfAbsent(span, ATTR.jobId, ctx.jobId);
+    stampIdentity(span, ctx, false);
   }
 
   onEnd(_span: ReadableSpan): void {}
@@ -28,6 +29,17 @@ export class RequestAttributesProcessor implements SpanProcessor {
   async shutdown(): Promise<void> {}
 }
 
-function setIfAbsent(span: Span, key: string, value: string): void {
-  if (span.attributes[key] === undefined) span.setAttribute(key, value);
+/**
+ * Sets a request's identity attributes on a span; with `overwrite` false only
+ * those the span does not have yet. The values were checked once, when the
+ * request started (non-empty strings): they are written without the SDK
+ * validating them again on every span (see directAttributes()).
+ */
+export function stampIdentity(span: ApiSpan, identity: Pick<RequestIdentity, 'requestId' | 'correlationId' | 'tenantId' | 'userId' | 'jobId'>, overwrite: boolean): void {
+  const direct = directAttributes(span);
+  putAttribute(span, direct, ATTR.requestId, identity.requestId, overwrite);
+  putAttribute(span, direct, ATTR.correlationId, identity.correlationId, overwrite);
+  putAttribute(span, direct, ATTR.tenantId, identity.tenantId, overwrite);
+  putAttribute(span, direct, ATTR.userId, identity.userId, overwrite);
+  if (identity.jobId !== undefined) putAttribute(span, direct, ATTR.jobId, identity.jobId, overwrite);
 }

@@ -1,10 +1,15 @@
-import { ClientRequest, type RequestOptions } from 'node:http';
+import type { RequestOptions } from 'node:http';
 import { propagation, trace, type Context, type Span, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BAGGAGE } from '../../context/internal/keys.js';
+import { RequestBaggage } from '../../context/internal/request-baggage.js';
 import { reportOnce } from '../../tracing/internal/report.js';
 import { nodeHttpDestination, undiciDestination, type UndiciRequestLike } from './outbound-destination.js';
 import type { PropagationPolicy } from './propagation-policy.js';
+
+// The builtin, not its ES module view: building node:http's costs tens of ms at import (it evaluates undici for its lazy exports).
+const { ClientRequest } = process.getBuiltinModule('node:http');
+type ClientRequest = InstanceType<typeof ClientRequest>;
 
 /** What the HTTP instrumentation hands its hooks, as far as deciding on baggage needs. */
 export interface HttpHooks {
@@ -141,7 +146,8 @@ const isIdentity = ([key]: [string, unknown]): boolean => IDENTITY_KEYS.has(key)
  */
 export function identityFirst(ctx: Context): Context {
   const baggage = propagation.getBaggage(ctx);
-  if (!baggage) return ctx;
+  // A request's own identity baggage holds nothing else: already in order, read from the request as it is written.
+  if (!baggage || baggage instanceof RequestBaggage) return ctx;
   const entries = baggage.getAllEntries();
   const firstOther = entries.findIndex((entry) => !isIdentity(entry));
   if (firstOther === -1 || entries.findLastIndex(isIdentity) < firstOther) return ctx;

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { AUDIT } from '../../audit/internal/attributes.js';
 import { auditToolBoundary } from '../../audit/internal/runtime-audit.js';
 import type { RuntimeCheck } from '../../audit/types.js';
+import { directAttributes, putAttribute, type CheckedValue } from '../../context/internal/checked-attributes.js';
 import { ATTR } from '../../context/internal/keys.js';
+import { stampIdentity } from '../../context/internal/request-attributes-processor.js';
 import type { RequestContextImpl } from '../../context/internal/request-context.js';
 import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
 import { UnknownToolError } from '../../errors/errors.js';
@@ -27,13 +29,19 @@ interface Recording {
   redact: ((value: unknown, info: RedactInfo) => unknown) | undefined;
 }
 
+/** A tool's span attributes but the call id: those given at start (what a sampler sees), and the rest. */
+interface ToolTemplate {
+  readonly start: Readonly<Record<string, CheckedValue>>;
+  readonly rest: ReadonlyArray<readonly [string, CheckedValue]>;
+}
+
 /** The dispatcher of one tool system. */
 export class Dispatcher implements ToolDispatcher {
   readonly registryId: string;
   readonly #owner: RequestContextImpl;
   readonly #tools: ReadonlyMap<string, Tool>;
   readonly #recording: Recording;
-  readonly #templates = new Map<string, Attributes>();
+  readonly #templates = new Map<string, ToolTemplate>();
 
   constructor(owner: RequestContextImpl, registryId: string, tools: ReadonlyMap<string, Tool>, recording: Recording) {
     this.registryId = registryId;
@@ -61,7 +69,7 @@ export class Dispatcher implements ToolDispatcher {
   async #execute<R>(name: string, args: unknown, { callId = `call_${randomUUID()}`, signal }: ExecuteOptions, borrowed: Span | undefined): Promise<R> {
     const { tracer } = getRuntime('dispatcher.execute()');
     const tool = this.#tools.get(name);
-    const span = borrowed ? this.#enrich(borrowed, name, tool, callId) : tracer.startSpan(`execute_tool ${name}`, { kind: SpanKind.INTERNAL, attributes: this.#attributes(name, tool, callId) });
+    const span = borrowed ? this.#enrich(borrowed, name, tool, callId) : this.#start(tracer, name, tool, callId);
     const toolContext = trace.setSpan(context.active(), span);
     return context.with(toolContext, async () => {
       let streaming = false;
@@ -120,21 +128,26 @@ export class Dispatcher implements ToolDispatcher {
   }
 
   /**
-   * GenAI execute_tool attributes plus, for a system used outside its owner's request, the owner's
-   * identity set explicitly so the borrowed system shows up in audits. Inside the owner's request
-   * the RequestAttributesProcessor stamps that same identity: each attribute given at start is
-   * validated twice by the SDK, one stamped once, and attributes are most of a span's cost.
+   * The call's `execute_tool` span. The sampler sees the span's name, kind and the operation and
+   * tool names; the other GenAI attributes, the registry id and the audit result are the same for
+   * every call of a tool and written once the span exists, without the SDK validating them again
+   * on every call (see directAttributes()): attributes are most of a span's cost. For a system
+   * used outside its owner's request, the owner's identity is set explicitly over the one the
+   * RequestAttributesProcessor stamped from the active request: that is what lets the audits see
+   * a borrowed system.
    */
-  #attributes(name: string, tool: Tool | undefined, callId: string): Attributes {
-    // Everything but the call id is the same for every call of a tool: copy it and fill the id in its place.
-    const attributes = { ...(this.#templates.get(name) ?? this.#template(name, tool)) };
-    attributes[GEN_AI.toolCallId] = callId;
+  #start(tracer: Tracer, name: string, tool: Tool | undefined, callId: string): Span {
+    const template = this.#templates.get(name) ?? this.#template(name, tool);
+    const span = tracer.startSpan(`execute_tool ${name}`, { kind: SpanKind.INTERNAL, attributes: template.start });
+    const direct = directAttributes(span);
+    for (const [key, value] of template.rest) putAttribute(span, direct, key, value, true);
+    putAttribute(span, direct, GEN_AI.toolCallId, callId, true);
     const active = context.active();
-    if (requestContextOf(active) !== this.#owner) Object.assign(attributes, identityAttributes(this.#owner));
-    // The agent running this call (invokeAgent(), an adapter's agent span) and the conversation, at start: both are known now.
+    if (requestContextOf(active) !== this.#owner) stampIdentity(span, this.#owner, true);
+    // The agent running this call (invokeAgent(), an adapter's agent span) and the conversation: both are known now.
     const agent = agentAttributesFor(active, this.#owner);
-    if (agent) Object.assign(attributes, agent);
-    return attributes;
+    if (agent) span.setAttributes(agent);
+    return span;
   }
 
   /**
@@ -143,7 +156,8 @@ export class Dispatcher implements ToolDispatcher {
    * stays: only a span without an audit result is marked `pass`.
    */
   #enrich(span: Span, name: string, tool: Tool | undefined, callId: string): Span {
-    const attributes = { ...(this.#templates.get(name) ?? this.#template(name, tool)) };
+    const template = this.#templates.get(name) ?? this.#template(name, tool);
+    const attributes: Attributes = { ...template.start, ...Object.fromEntries(template.rest) };
     attributes[GEN_AI.toolCallId] = callId;
     if ((span as Partial<ReadableSpan>).attributes?.[AUDIT.result] !== undefined) delete attributes[AUDIT.result];
     Object.assign(attributes, identityAttributes(this.#owner), agentAttributesFor(context.active(), this.#owner));
@@ -151,18 +165,16 @@ export class Dispatcher implements ToolDispatcher {
     return span;
   }
 
-  #template(name: string, tool: Tool | undefined): Attributes {
-    const template: Attributes = {
-      [GEN_AI.operationName]: EXECUTE_TOOL,
-      [GEN_AI.toolName]: name,
-      [GEN_AI.toolCallId]: '',
-      'isotrace.registry_id': this.registryId,
-      [AUDIT.result]: 'pass',
-    };
+  /** A tool's attributes that do not change between calls (the call id is filled in per call). */
+  #template(name: string, tool: Tool | undefined): ToolTemplate {
+    const rest: Array<[string, CheckedValue]> = [
+      ['isotrace.registry_id', this.registryId],
+      [AUDIT.result, 'pass'],
+    ];
+    const template: ToolTemplate = { start: Object.freeze({ [GEN_AI.operationName]: EXECUTE_TOOL, [GEN_AI.toolName]: name }), rest };
     if (tool) {
       const info = infoOf(tool);
-      template[GEN_AI.toolType] = info.type;
-      template[GEN_AI.toolDescription] = info.description;
+      rest.push([GEN_AI.toolType, info.type], [GEN_AI.toolDescription, info.description]);
       // Unknown names are not cached: a caller could make up any number of them.
       this.#templates.set(name, template);
     }
