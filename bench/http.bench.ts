@@ -19,6 +19,7 @@ const VARIANTS = [
   { id: 'otel', label: 'V2 hand-written OpenTelemetry (SERVER + tool span)', exports: true },
   { id: 'otel-attributes', label: "V2' hand-written OpenTelemetry with isotrace's attributes", exports: true },
   { id: 'isotrace', label: 'V3 isotrace (httpRequestContext + dispatcher.execute)', exports: true },
+  { id: 'isotrace-in-thread', label: "V3' isotrace, spans exported on the event loop (batch processor + OTLP/JSON exporter)", exports: true },
   { id: 'auto', label: 'V4 auto-instrumentations-node + the tool span', exports: true },
 ] as const;
 type VariantId = (typeof VARIANTS)[number]['id'];
@@ -32,6 +33,8 @@ interface Window {
   elu: number;
   /** Server CPU time (all threads) during the window, µs. */
   cpuMicros: number;
+  /** CPU time of the server's event-loop thread during the window, µs. */
+  mainCpuMicros: number;
 }
 interface Shutdown {
   shutdownMs: number;
@@ -39,7 +42,7 @@ interface Shutdown {
 }
 
 const { child: sink, first: sinkReady } = await Child.start<{ url: string }>('./otlp-sink.ts', []);
-const servers = new Map<VariantId, { child: Child; url: string; requests: number; loads: LoadResult[]; windows: Array<Window & { cpuPerRequest: number }> }>();
+const servers = new Map<VariantId, { child: Child; url: string; requests: number; loads: LoadResult[]; windows: Array<Window & { cpuPerRequest: number; mainCpuPerRequest: number }> }>();
 for (const variant of VARIANTS) {
   const { child, first } = await Child.start<Ready>('./http-server.ts', [variant.id, `${sinkReady.url}/${variant.id}/`]);
   servers.set(variant.id, { child, url: `http://127.0.0.1:${first.port}/`, requests: 0, loads: [], windows: [] });
@@ -53,7 +56,7 @@ async function run(id: VariantId, seconds: number, record: boolean): Promise<voi
   server.requests += result.total;
   if (record) {
     server.loads.push(result);
-    server.windows.push({ ...window, cpuPerRequest: window.cpuMicros / Math.max(1, result.total) });
+    server.windows.push({ ...window, cpuPerRequest: window.cpuMicros / Math.max(1, result.total), mainCpuPerRequest: window.mainCpuMicros / Math.max(1, result.total) });
   }
   console.log(`${id.padEnd(9)} ${record ? 'round ' : 'warm-up'} ${fmt(result.requestsPerSecond)} req/s, p99 ${result.latencyP99} ms, ELU ${fmt(window.elu)}`);
 }
@@ -85,6 +88,7 @@ const rows = VARIANTS.map((variant) => {
     rssMb: median(server.windows.map((w) => w.rss)) / 2 ** 20,
     elu: median(server.windows.map((w) => w.elu)),
     cpuPerRequest: median(server.windows.map((w) => w.cpuPerRequest)),
+    mainCpuPerRequest: median(server.windows.map((w) => w.mainCpuPerRequest)),
     spans,
     spansPerRequest: spans / server.requests,
     requests: server.requests,
@@ -102,13 +106,14 @@ writeSection(
   'http',
   'HTTP server: throughput and latency with spans exported',
   `${table(
-    ['variant', 'requests/s (median)', 'vs V0', 'vs V2', 'server CPU per request (µs)', 'p50 latency (ms)', 'p99 latency (ms)', 'RSS (MB)', 'event-loop utilization', 'spans received', 'spans per request'],
+    ['variant', 'requests/s (median)', 'vs V0', 'vs V2', 'server CPU per request (µs)', 'event-loop thread CPU per request (µs)', 'p50 latency (ms)', 'p99 latency (ms)', 'RSS (MB)', 'event-loop utilization', 'spans received', 'spans per request'],
     rows.map((r) => [
       r.variant.label,
       fmt(r.rps),
       `${fmt((100 * r.rps) / rpsOf('bare'))}%`,
       r.variant.exports ? `${fmt((100 * r.rps) / rpsOf('otel'))}%` : '–',
       fmt(r.cpuPerRequest),
+      fmt(r.mainCpuPerRequest),
       fmt(r.p50),
       fmt(r.p99),
       fmt(r.rssMb),
@@ -119,10 +124,11 @@ writeSection(
   )}
 
 ${CONNECTIONS} connections; ${ROUNDS} rounds of ${SECONDS} s per variant in alternating order after a ${WARMUP_SECONDS} s warm-up; medians over rounds.
-Each server runs in its own process; the load generator and the OTLP sink (counts spans from the JSON bodies, discards them) run in two more,
+Each server runs in its own process; the load generator and the OTLP sink (counts spans from the JSON or protobuf bodies, discards them) run in two more,
 on the same machine. V2' is V2 with the attributes isotrace's spans carry (request identity on both spans, the HTTP and GenAI attributes):
 against it, V3 keeps ${fmt(100 * v3ToSameData)}% of the requests/s, the rest of the gap to V2 is the cost of recording and exporting that data.
-Server CPU per request (user + system time of the server process over the responses it sent) is the figure least disturbed by other load on the machine.
+Server CPU per request (user + system time of the server process, every thread, over the responses it sent) is the figure least disturbed by other load on the machine;
+event-loop thread CPU (process.threadCpuUsage()) leaves out the export thread (V3) and V8's helper threads. V3' is V3 with its spans exported on the event loop, as before the export thread.
 RSS is measured after a forced GC at the end of each round; event-loop utilization over each round, in the server.
 Spans per request: spans the sink received after each server flushed at shutdown, over all requests sent (warm-up included); 2 is every span delivered.${
     isotraceStats ? `\nisotrace's own count at shutdown: ${isotraceStats.ended.toLocaleString('en-US')} spans ended, ${isotraceStats.exported.toLocaleString('en-US')} exported, ${isotraceStats.dropped.toLocaleString('en-US')} dropped (queue full), ${isotraceStats.failed.toLocaleString('en-US')} in failed exports.` : ''

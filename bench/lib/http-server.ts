@@ -4,9 +4,9 @@
 // in what wraps it. Talks to the parent over IPC:
 //   → { ready, port }            once listening
 //   ← 'begin' / → { begun }      start of a measured window (event-loop utilization)
-//   ← 'end'   / → { rss, heapUsed, elu, cpuMicros, stats? }
+//   ← 'end'   / → { rss, heapUsed, elu, cpuMicros, mainCpuMicros, stats? }
 //   ← 'shutdown' / → { shutdownMs, stats? }   flushes and stops tracing, then exits
-// Variants: bare, als, otel, otel-attributes, isotrace, auto.
+// Variants: bare, als, otel, otel-attributes, isotrace, isotrace-in-thread, auto.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type * as NodeHttp from 'node:http';
@@ -16,7 +16,7 @@ import type { SpanKind, Tracer } from '@opentelemetry/api';
 import { createRequire } from 'node:module';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
-const VARIANTS = ['bare', 'als', 'otel', 'otel-attributes', 'isotrace', 'auto'] as const;
+const VARIANTS = ['bare', 'als', 'otel', 'otel-attributes', 'isotrace', 'isotrace-in-thread', 'auto'] as const;
 type HttpVariant = (typeof VARIANTS)[number];
 
 interface ServerHandle {
@@ -145,12 +145,17 @@ async function auto(endpoint: string): Promise<ServerHandle> {
   return { server: http.createServer((_req, res) => void handle(tool).then((body) => send(res, body), () => fail(res))), shutdown: () => sdk.shutdown() };
 }
 
-/** isotrace: httpRequestContext() around the handler, the tool through a per-request tool system. */
-async function isotrace(endpoint: string): Promise<ServerHandle> {
+/**
+ * isotrace: httpRequestContext() around the handler, the tool through a per-request tool system.
+ * `inThread`: spans exported on the event loop (a batch processor and the OTLP/JSON exporter, as
+ * before the export thread), for comparison.
+ */
+async function isotrace(endpoint: string, inThread = false): Promise<ServerHandle> {
   const { startTracing } = await import('isotrace');
   const { httpRequestContext } = await import('isotrace/http');
   const { createToolSystem, Tool } = await import('isotrace/tools');
-  const tracing = await startTracing({ serviceName: 'bench-http-isotrace', endpoint });
+  const exporter = inThread ? new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: `${endpoint}v1/traces` }) : undefined;
+  const tracing = await startTracing({ serviceName: 'bench-http-isotrace', endpoint, ...(exporter ? { exporter } : {}) });
   class Lookup extends Tool<{ q: string }, unknown> {
     static override toolName = 'lookup';
     static override description = 'Looks things up';
@@ -189,22 +194,32 @@ function pathOf(req: IncomingMessage): string {
 
 async function main(): Promise<void> {
   const [variant, endpoint = ''] = process.argv.slice(2) as [HttpVariant, string?];
-  const factories: Record<HttpVariant, (endpoint: string) => Promise<ServerHandle>> = { bare, als, otel, 'otel-attributes': (endpoint) => otel(endpoint, true), isotrace, auto };
+  const factories: Record<HttpVariant, (endpoint: string) => Promise<ServerHandle>> = {
+    bare,
+    als,
+    otel,
+    'otel-attributes': (endpoint) => otel(endpoint, true),
+    isotrace: (endpoint) => isotrace(endpoint),
+    'isotrace-in-thread': (endpoint) => isotrace(endpoint, true),
+    auto,
+  };
   if (!factories[variant]) throw new TypeError(`unknown variant ${variant}; expected one of ${VARIANTS.join(', ')}`);
   const handle = await factories[variant](endpoint.endsWith('/') || endpoint === '' ? endpoint : `${endpoint}/`);
   handle.server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => handle.server.listen(0, '127.0.0.1', resolve));
-  let window: { elu: EventLoopUtilization; cpu: NodeJS.CpuUsage } | undefined;
+  let window: { elu: EventLoopUtilization; cpu: NodeJS.CpuUsage; mainCpu: NodeJS.CpuUsage } | undefined;
   process.on('message', (message) => {
     if (message === 'begin') {
-      window = { elu: performance.eventLoopUtilization(), cpu: process.cpuUsage() };
+      window = { elu: performance.eventLoopUtilization(), cpu: process.cpuUsage(), mainCpu: process.threadCpuUsage() };
       process.send!({ begun: true });
     } else if (message === 'end') {
       const cpu = window ? process.cpuUsage(window.cpu) : { user: 0, system: 0 };
+      // The event loop's own thread (the export thread and V8's helper threads excluded).
+      const mainCpu = window ? process.threadCpuUsage(window.mainCpu) : { user: 0, system: 0 };
       const elu = window ? performance.eventLoopUtilization(window.elu).utilization : 0;
       globalThis.gc?.();
       const { rss, heapUsed } = process.memoryUsage();
-      process.send!({ rss, heapUsed, elu, cpuMicros: cpu.user + cpu.system, stats: handle.stats?.() });
+      process.send!({ rss, heapUsed, elu, cpuMicros: cpu.user + cpu.system, mainCpuMicros: mainCpu.user + mainCpu.system, stats: handle.stats?.() });
     } else if (message === 'shutdown') {
       const start = performance.now();
       void (handle.shutdown?.() ?? Promise.resolve()).then(() => {

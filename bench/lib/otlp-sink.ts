@@ -1,6 +1,6 @@
 // A stand-in OTLP/HTTP collector that discards what it gets: it answers 200 to
 // every POST (after `delayMs`, to play a slow collector) and counts the spans
-// in the JSON bodies sent to …/v1/traces (without parsing them), per path prefix (one per variant).
+// in the JSON or protobuf bodies sent to …/v1/traces (without parsing them), per path prefix (one per variant).
 // Run directly (`node bench/lib/otlp-sink.ts [delayMs]`) it is a child process
 // that sends { url } over IPC and answers 'counts' with its span counts.
 import { createServer, type IncomingMessage } from 'node:http';
@@ -27,7 +27,7 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
     void readBody(req).then((body) => {
       const path = req.url ?? '/';
       if (path.endsWith('/v1/traces')) {
-        const spans = countSpans(body);
+        const spans = String(req.headers['content-type']).includes('protobuf') ? countProtobufSpans(body) : countSpans(body);
         const prefix = path.slice(0, -'/v1/traces'.length);
         counts[prefix] = (counts[prefix] ?? 0) + spans;
         counts[''] = counts['']! + spans;
@@ -77,6 +77,44 @@ function countSpans(body: Buffer): number {
   let spans = 0;
   for (let at = body.indexOf(SPAN_KIND_FIELD); at !== -1; at = body.indexOf(SPAN_KIND_FIELD, at + SPAN_KIND_FIELD.length)) spans++;
   return spans;
+}
+
+/**
+ * The spans in an OTLP/protobuf ExportTraceServiceRequest, walking only the
+ * nesting that holds them (resource_spans = 1 → scope_spans = 2 → spans = 2)
+ * and skipping every other field without decoding it.
+ */
+function countProtobufSpans(body: Buffer): number {
+  let spans = 0;
+  for (const resourceSpans of fields(body, 0, body.length, 1)) {
+    for (const scopeSpans of fields(body, resourceSpans.start, resourceSpans.end, 2)) spans += [...fields(body, scopeSpans.start, scopeSpans.end, 2)].length;
+  }
+  return spans;
+}
+
+/** The length-delimited fields numbered `wanted` in body[start, end). */
+function* fields(body: Buffer, start: number, end: number, wanted: number): Generator<{ start: number; end: number }> {
+  let at = start;
+  const varint = (): number => {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = body[at++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return value;
+    }
+  };
+  while (at < end) {
+    const tag = varint();
+    const wire = tag % 8;
+    if (wire === 0) varint();
+    else if (wire === 1) at += 8;
+    else if (wire === 5) at += 4;
+    else if (wire === 2) {
+      const length = varint();
+      if (Math.floor(tag / 8) === wanted) yield { start: at, end: at + length };
+      at += length;
+    } else return;
+  }
 }
 
 // As a child process: the sink gets its own CPU time slices, apart from the load generator.

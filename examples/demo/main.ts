@@ -45,6 +45,8 @@ if (args['plant-leak'] !== undefined && args['plant-leak'] !== 'global-registry'
 
 const upstream = args.otlp ?? ((await listening('localhost', 4318)) ? 'http://localhost:4318' : undefined);
 const relay = await startOtlpRelay(upstream);
+// The relay reads the spans for the demo's own audit as OTLP/JSON: both services export JSON to it (the default is protobuf).
+process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = 'http/json';
 const serviceSecret = randomBytes(16).toString('hex');
 const inventory = await startInventory(relay.url, serviceSecret);
 const tracing = await startTracing({

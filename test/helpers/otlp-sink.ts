@@ -1,11 +1,13 @@
 // A real OTLP/HTTP receiver for tests: listens on 127.0.0.1 (port 0), accepts
-// JSON trace exports on POST /v1/traces (what @opentelemetry/exporter-trace-otlp-http
-// sends) and counts /v1/metrics exports. It can answer with an error status or
+// trace exports on POST /v1/traces, protobuf (what isotrace's export thread sends by
+// default) or JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json, other exporters), and
+// counts /v1/metrics exports. It can answer with an error status or
 // after a delay, for exporter fault tests.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { spansFromOtlpJson, type AuditSpan, type OtlpTracesJson } from 'isotrace/testing';
+import { decodeOtlpTraces } from './otlp-protobuf.ts';
 
 export interface OtlpSinkOptions {
   /** HTTP status to answer every export with (default 200). */
@@ -32,8 +34,10 @@ export interface OtlpSink {
   /** Requests to /v1/traces and /v1/metrics. */
   readonly traceRequests: number;
   readonly metricsRequests: number;
-  /** The parsed trace payloads accepted so far: answered with 2xx, and the answer reached a client still waiting for it. */
+  /** The parsed trace payloads accepted so far (protobuf ones decoded to the OTLP/JSON shape): answered with 2xx, and the answer reached a client still waiting for it. */
   readonly payloads: readonly OtlpTracesJson[];
+  /** The content types of the trace exports accepted so far, in order. */
+  readonly contentTypes: readonly string[];
   /** Every span received so far, in audit form (spansFromOtlpJson). */
   spans(): AuditSpan[];
   /** Polls until `predicate(spans())` holds; rejects with what it has after `timeoutMs`. */
@@ -51,18 +55,22 @@ const POLL_MS = 25;
 export async function startOtlpSink(options: StartOtlpSinkOptions = {}): Promise<OtlpSink> {
   let behaviour: Required<OtlpSinkOptions> = { status: options.status ?? 200, delayMs: options.delayMs ?? 0, statusCycle: options.statusCycle ?? [] };
   let payloads: OtlpTracesJson[] = [];
+  let contentTypes: string[] = [];
   let counts = { requests: 0, traces: 0, metrics: 0 };
   const pendingTimers = new Set<NodeJS.Timeout>();
 
   // A payload counts once its 2xx answer goes out to a client still waiting (one that timed out never saw it accepted).
-  const answer = (res: ServerResponse, status: number, body: string, accepted?: OtlpTracesJson): void => {
+  const answer = (res: ServerResponse, status: number, body: string, accepted?: { payload: OtlpTracesJson; contentType: string }): void => {
     const send = (): void => {
       if (res.destroyed) return;
       if (status === 0) {
         res.destroy();
         return;
       }
-      if (accepted) payloads.push(accepted);
+      if (accepted) {
+        payloads.push(accepted.payload);
+        contentTypes.push(accepted.contentType);
+      }
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(body);
     };
@@ -85,10 +93,12 @@ export async function startOtlpSink(options: StartOtlpSinkOptions = {}): Promise
         const { statusCycle } = behaviour;
         const status = path === '/v1/traces' && statusCycle.length > 0 ? statusCycle[(counts.traces - 1) % statusCycle.length]! : behaviour.status;
         const ok = status >= 200 && status < 300;
-        let accepted: OtlpTracesJson | undefined;
+        let accepted: { payload: OtlpTracesJson; contentType: string } | undefined;
         if (ok && path === '/v1/traces') {
-          accepted = parseJson(body, req.headers['content-type']);
-          if (accepted === undefined) return answer(res, 400, '{"error":"expected an OTLP/JSON body"}');
+          const contentType = req.headers['content-type'] ?? '';
+          const payload = parseTraces(body, contentType);
+          if (payload === undefined) return answer(res, 400, '{"error":"expected an OTLP/JSON or OTLP/protobuf body"}');
+          accepted = { payload, contentType };
         }
         answer(res, status, ok ? '{}' : `{"error":"sink answers ${status}"}`, accepted);
       },
@@ -116,6 +126,9 @@ export async function startOtlpSink(options: StartOtlpSinkOptions = {}): Promise
     get payloads() {
       return payloads;
     },
+    get contentTypes() {
+      return contentTypes;
+    },
     spans,
     async waitForSpans(predicate, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
@@ -133,6 +146,7 @@ export async function startOtlpSink(options: StartOtlpSinkOptions = {}): Promise
     },
     reset() {
       payloads = [];
+      contentTypes = [];
       counts = { requests: 0, traces: 0, metrics: 0 };
     },
     async close() {
@@ -154,9 +168,16 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return raw;
 }
 
-/** OTLP/JSON only: a protobuf body (or anything else) is refused so a misconfigured exporter shows up in the test. */
-function parseJson(body: Buffer, contentType: string | undefined): OtlpTracesJson | undefined {
-  if (contentType !== undefined && !contentType.includes('json')) return undefined;
+/** OTLP/protobuf or OTLP/JSON by content type; anything else (or a body that does not parse) is refused so a misconfigured exporter shows up in the test. */
+function parseTraces(body: Buffer, contentType: string): OtlpTracesJson | undefined {
+  if (contentType.includes('application/x-protobuf')) {
+    try {
+      return decodeOtlpTraces(body) as OtlpTracesJson;
+    } catch {
+      return undefined;
+    }
+  }
+  if (contentType !== '' && !contentType.includes('json')) return undefined;
   try {
     const parsed = JSON.parse(body.toString('utf8')) as unknown;
     return parsed !== null && typeof parsed === 'object' ? (parsed as OtlpTracesJson) : undefined;

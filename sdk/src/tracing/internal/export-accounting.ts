@@ -1,7 +1,9 @@
 import { TraceFlags, type Context } from '@opentelemetry/api';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type * as CoreModule from '@opentelemetry/core';
+import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { ExportStats } from '../types.js';
+import { loadModule } from './load-module.js';
 
 const FIRST_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 15_000;
@@ -34,6 +36,7 @@ export class ExportAccounting {
 
   /** The exporter, counting delivered and failed spans, and skipping exports while backing off. */
   wrapExporter(inner: SpanExporter): SpanExporter {
+    const { ExportResultCode } = loadModule<typeof CoreModule>('@opentelemetry/core');
     return {
       export: (spans: ReadableSpan[], done: (result: ExportResult) => void) => {
         if (this.#explicitFlushes === 0 && Date.now() < this.#resumeAt) {

@@ -1,7 +1,10 @@
-import { getBooleanFromEnv, getStringFromEnv } from '@opentelemetry/core';
-import { envDetector, type Resource } from '@opentelemetry/resources';
-import { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler, type BatchSpanProcessorOptions, type Sampler } from '@opentelemetry/sdk-trace';
+import type * as CoreModule from '@opentelemetry/core';
+import type * as ResourcesModule from '@opentelemetry/resources';
+import type { Resource } from '@opentelemetry/resources';
+import type * as SdkTraceModule from '@opentelemetry/sdk-trace';
+import type { BatchSpanProcessorOptions, Sampler } from '@opentelemetry/sdk-trace';
 import type { OtlpSignal } from './export-agents.js';
+import { loadModule } from './load-module.js';
 import { reportOnce } from './report.js';
 
 /*
@@ -14,6 +17,10 @@ import { reportOnce } from './report.js';
 
 const SERVICE_NAME = 'service.name';
 
+// Loaded when startTracing() reads the variables: `import 'isotrace'` (a worker thread's too) loads no SDK package.
+const getBooleanFromEnv = (name: string): boolean => loadModule<typeof CoreModule>('@opentelemetry/core').getBooleanFromEnv(name);
+const getStringFromEnv = (name: string): string | undefined => loadModule<typeof CoreModule>('@opentelemetry/core').getStringFromEnv(name);
+
 /**
  * The service name spans carry: the `serviceName` option, else OTEL_SERVICE_NAME,
  * else `service.name` in OTEL_RESOURCE_ATTRIBUTES, else the one in the `resource`
@@ -22,7 +29,7 @@ const SERVICE_NAME = 'service.name';
 export function resolveServiceName(options: { serviceName?: string | undefined; resource?: Resource | undefined }): string | undefined {
   if (options.serviceName !== undefined) return options.serviceName;
   // envDetector applies the specification's rule: OTEL_SERVICE_NAME wins over OTEL_RESOURCE_ATTRIBUTES.
-  const fromEnv = envDetector.detect().attributes?.[SERVICE_NAME];
+  const fromEnv = loadModule<typeof ResourcesModule>('@opentelemetry/resources').envDetector.detect().attributes?.[SERVICE_NAME];
   if (typeof fromEnv === 'string' && fromEnv.trim() !== '') return fromEnv;
   const fromResource = options.resource?.attributes[SERVICE_NAME];
   return typeof fromResource === 'string' && fromResource.trim() !== '' ? fromResource : undefined;
@@ -44,6 +51,7 @@ export function samplerFromEnv(): Sampler | undefined {
   const name = getStringFromEnv('OTEL_TRACES_SAMPLER')?.trim().toLowerCase();
   if (!name) return undefined;
   const ratio = RATIO_SAMPLERS.has(name) ? samplerRatioFromEnv() : 1;
+  const { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler } = loadModule<typeof SdkTraceModule>('@opentelemetry/sdk-trace');
   switch (name) {
     case 'always_on':
       return new AlwaysOnSampler();

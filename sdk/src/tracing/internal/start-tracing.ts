@@ -2,11 +2,13 @@ import { context, createContextKey, diag, ROOT_CONTEXT, trace, type Counter } fr
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import type * as MetricExporterModule from '@opentelemetry/exporter-metrics-otlp-http';
 import type * as TraceExporterModule from '@opentelemetry/exporter-trace-otlp-http';
-import { defaultResource, detectResources, envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes, serviceInstanceIdDetector, type Resource } from '@opentelemetry/resources';
+import type * as ResourcesModule from '@opentelemetry/resources';
+import type { Resource } from '@opentelemetry/resources';
 import type * as SdkMetricsModule from '@opentelemetry/sdk-metrics';
 import type { IMetricReader } from '@opentelemetry/sdk-metrics';
 import type * as SdkNodeModule from '@opentelemetry/sdk-node';
-import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ConsoleSpanExporter, createAlwaysRecordSampler, ParentBasedSampler, TracerProvider, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import type * as SdkTraceModule from '@opentelemetry/sdk-trace';
+import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { startCallbackAudit } from '../../audit/internal/callback-audit.js';
 import { IsotraceSetupError, TracingAlreadyStartedError } from '../../errors/errors.js';
 import { outboundPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
@@ -28,6 +30,9 @@ import { withinTimeout } from './within-timeout.js';
 import { ISOTRACE_SCOPE, ISOTRACE_VERSION } from '../../version.js';
 
 const DEFAULT_FLUSH_TIMEOUT_MS = 5000;
+// Loaded when startTracing() runs, as sdk-node is: `import 'isotrace'` (a worker thread's too) loads no SDK package.
+const sdkTrace = (): typeof SdkTraceModule => loadModule('@opentelemetry/sdk-trace');
+const resources = (): typeof ResourcesModule => loadModule('@opentelemetry/resources');
 const DEFAULT_MAX_QUEUE_SIZE = 2048;
 
 /** How spans leave the process: batched (production) or synchronously as each ends (tests). */
@@ -172,7 +177,7 @@ function createExportProcessor(options: TracingOptions, mode: ExportMode, accoun
   const exporter = chosen && accounting.wrapExporter(chosen);
   if (!exporter) return undefined;
   if (mode === 'synchronous') return accounting.wrapProcessor(new SynchronousExportProcessor(exporter));
-  return accounting.wrapProcessor(new BatchSpanProcessor({ exporter, ...settings }));
+  return accounting.wrapProcessor(new (sdkTrace().BatchSpanProcessor)({ exporter, ...settings }));
 }
 
 /**
@@ -190,6 +195,7 @@ function exportTimeoutMs(options: TracingOptions, signal: OtlpSignal): number | 
  * OTEL_SERVICE_NAME, then the resolved service name.
  */
 function createResource(options: TracingOptions, serviceName: string): Resource {
+  const { defaultResource, detectResources, envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes, serviceInstanceIdDetector } = resources();
   return defaultResource()
     .merge(options.resource ?? null)
     .merge(detectResources({ detectors: [hostDetector, osDetector, processDetector, serviceInstanceIdDetector, envDetector] }))
@@ -204,6 +210,7 @@ function createResource(options: TracingOptions, serviceName: string): Resource 
  * requests keep valid trace ids.
  */
 function createSampler(options: TracingOptions): StoppableSampler {
+  const { AlwaysOnSampler, createAlwaysRecordSampler, ParentBasedSampler } = sdkTrace();
   const chosen = options.sampler ?? samplerFromEnv() ?? new ParentBasedSampler({ root: new AlwaysOnSampler() });
   return new StoppableSampler(createAlwaysRecordSampler(chosen));
 }
@@ -254,7 +261,8 @@ function stopPipeline(pipeline: Pipeline): Promise<void> {
 function startWithoutTelemetry(options: TracingOptions, serviceName: string): Tracing {
   const manager = contextManagerToRegister();
   if (manager) context.setGlobalContextManager(manager.enable());
-  const resource = resourceFromAttributes({ 'service.name': serviceName });
+  const { AlwaysOffSampler, TracerProvider } = sdkTrace();
+  const resource = resources().resourceFromAttributes({ 'service.name': serviceName });
   const provider = new TracerProvider({ resource, sampler: new AlwaysOffSampler() });
   const runtime = activateRuntime({ ...options, serviceName }, createIsotraceParts({ ...options, instrumentHttp: false }), {
     tracer: provider.getTracer(ISOTRACE_SCOPE, ISOTRACE_VERSION),
@@ -314,7 +322,7 @@ function difference(all: ReadonlySet<OtelGlobal>, minus: ReadonlySet<OtelGlobal>
 function createExporter(options: TracingOptions, timeoutMillis: number | undefined, agents: ExportAgents): SpanExporter | undefined {
   const choice = options.exporter ?? 'otlp';
   if (choice === 'none') return undefined;
-  if (choice === 'console') return new ConsoleSpanExporter();
+  if (choice === 'console') return new (sdkTrace().ConsoleSpanExporter)();
   if (choice === 'otlp') {
     reportUnsupportedOtlpProtocol('TRACES');
     const { OTLPTraceExporter } = loadModule<typeof TraceExporterModule>('@opentelemetry/exporter-trace-otlp-http');

@@ -1,5 +1,5 @@
-import type { Attributes, Context, Link, SpanKind } from '@opentelemetry/api';
-import { SamplingDecision, type Sampler, type SamplingResult } from '@opentelemetry/sdk-trace';
+import { SamplingDecision, type Attributes, type Context, type Link, type SpanKind } from '@opentelemetry/api';
+import type { Sampler, SamplingResult } from '@opentelemetry/sdk-trace';
 
 /**
  * Samples like `inner` until stop(); then no span is recorded. Requests still

@@ -1,0 +1,190 @@
+/**
+ * Export off the event loop: with `exporter: 'otlp'` the main thread hands
+ * finished spans in a compact form to an export thread, which serializes OTLP
+ * and sends it. What a user can see: the bytes a collector receives are what
+ * OpenTelemetry's own serializer makes of the recorded spans (protobuf by
+ * default, JSON on request), stats() accounts for every span, and flush and
+ * shutdown stay bounded even when the export thread never answers or dies.
+ * Real collectors on 127.0.0.1.
+ */
+import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { diag, DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type DiagLogger } from '@opentelemetry/api';
+import { TraceState } from '@opentelemetry/core';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { startTracing, withRequestContext, type Tracing } from 'isotrace';
+import { ExportAccounting } from '../../../sdk/src/tracing/internal/export-accounting.ts';
+import { OffThreadExportProcessor } from '../../../sdk/src/tracing/internal/export-thread/off-thread-export-processor.ts';
+import { settles } from '../../helpers/guards.ts';
+import { startOtlpSink } from '../../helpers/otlp-sink.ts';
+import { decodeOtlpTraces } from '../../helpers/otlp-protobuf.ts';
+
+const warnings: string[] = [];
+const logger: DiagLogger = { error: (m) => warnings.push(m), warn: (m) => warnings.push(m), info: () => {}, debug: () => {}, verbose: () => {} };
+beforeAll(() => diag.setLogger(logger, DiagLogLevel.WARN));
+afterAll(() => diag.disable());
+
+const running: Tracing[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const tracing of running.splice(0)) await tracing.shutdown();
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+  warnings.length = 0;
+});
+
+interface Received {
+  url: string | undefined;
+  contentType: string | undefined;
+  body: Buffer;
+}
+
+/** A collector that keeps every request's raw body and answers 200. */
+async function rawCollector(): Promise<{ url: string; received: Received[] }> {
+  const received: Received[] = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      received.push({ url: req.url, contentType: req.headers['content-type'], body: Buffer.concat(chunks) });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
+}
+
+/** A span processor that keeps the spans the pipeline recorded, as OpenTelemetry hands them to processors. */
+function capturing(): SpanProcessor & { spans: ReadableSpan[] } {
+  const spans: ReadableSpan[] = [];
+  return { spans, onStart: () => {}, onEnd: (span) => void spans.push(span), forceFlush: async () => {}, shutdown: async () => {} };
+}
+
+const PARENT = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, isRemote: true, traceState: new TraceState('vendor=a1,other=b2') };
+const LINKED = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: 1, isRemote: true, traceState: new TraceState('linked=yes') };
+
+/** Spans with everything OTLP carries: every attribute type, an event, a link with trace state, an error status, a remote parent, two scopes. */
+function recordEverything(): void {
+  const tracer = trace.getTracerProvider().getTracer('fidelity-scope', '1.2.3', { schemaUrl: 'https://opentelemetry.io/schemas/1.30.0' });
+  const span = tracer.startSpan(
+    'everything',
+    {
+      kind: SpanKind.CONSUMER,
+      attributes: { text: 'ünïcode ✓', int: 42, negative: -7, double: 1.5, flag: true, strings: ['a', 'b'], numbers: [1, 2.5], flags: [true, false] },
+      links: [{ context: LINKED, attributes: { 'link.reason': 'follows', 'link.n': 3 } }],
+    },
+    trace.setSpanContext(ROOT_CONTEXT, PARENT),
+  );
+  span.addEvent('checkpoint', { step: 2, note: 'half way' }, [1_700_000_000, 123_456_789]);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: 'went wrong' });
+  span.end();
+  trace.getTracer('second-scope').startSpan('plain root', { kind: SpanKind.PRODUCER }).end();
+}
+
+describe('export thread: what reaches the collector', () => {
+  it('sends OTLP protobuf to <endpoint>/v1/traces, byte for byte what OpenTelemetry serializes from the recorded spans (attributes, events, links, status, trace state, resource, scopes)', async () => {
+    const collector = await rawCollector();
+    const recorded = capturing();
+    const resource = resourceFromAttributes({ 'deployment.environment.name': 'test', 'service.version': '9.9.9' });
+    const tracing = await startTracing({ serviceName: 'fidelity', endpoint: collector.url, instrumentHttp: false, spanProcessors: [recorded], resource });
+    running.push(tracing);
+    recordEverything();
+    await tracing.forceFlush();
+
+    expect(collector.received.map((r) => [r.url, r.contentType])).toEqual([['/v1/traces', 'application/x-protobuf']]);
+    const [body] = collector.received.map((r) => r.body);
+    expect(recorded.spans).toHaveLength(2);
+    expect(Buffer.from(ProtobufTraceSerializer.serializeRequest(recorded.spans)!).equals(body!)).toBe(true);
+    // Read back, for the record of what it held.
+    const decoded = JSON.stringify(decodeOtlpTraces(body!));
+    for (const expected of ['"traceState":"vendor=a1,other=b2"', '"traceState":"linked=yes"', '"name":"checkpoint"', '"message":"went wrong"', 'ünïcode ✓', '"name":"second-scope"', '"stringValue":"9.9.9"']) {
+      expect(decoded).toContain(expected);
+    }
+    expect(tracing.stats()).toEqual({ ended: 2, exported: 2, failed: 0, dropped: 0 });
+  });
+
+  it('sends OTLP JSON when OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/json, byte for byte what OpenTelemetry serializes', async () => {
+    const collector = await rawCollector();
+    const recorded = capturing();
+    process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = 'http/json';
+    cleanups.push(() => void delete process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL);
+    const tracing = await startTracing({ serviceName: 'fidelity-json', endpoint: collector.url, instrumentHttp: false, spanProcessors: [recorded] });
+    running.push(tracing);
+    recordEverything();
+    await tracing.forceFlush();
+
+    expect(collector.received.map((r) => [r.url, r.contentType])).toEqual([['/v1/traces', 'application/json']]);
+    expect(collector.received[0]!.body.toString('utf8')).toBe(Buffer.from(JsonTraceSerializer.serializeRequest(recorded.spans)!).toString('utf8'));
+  });
+
+  it('reports an OTLP protocol it cannot speak (grpc) once and exports over http/protobuf', async () => {
+    const sink = await startOtlpSink();
+    cleanups.push(() => sink.close());
+    process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'grpc';
+    cleanups.push(() => void delete process.env.OTEL_EXPORTER_OTLP_PROTOCOL);
+    const tracing = await startTracing({ serviceName: 'grpc-asked', endpoint: sink.url, instrumentHttp: false });
+    running.push(tracing);
+    await withRequestContext({ tenantId: 't1', userId: 'u1', name: 'over-protobuf' }, () => undefined);
+    await tracing.forceFlush();
+    expect(sink.spans().map((span) => span.name)).toEqual(['over-protobuf']);
+    expect(sink.contentTypes).toEqual(['application/x-protobuf']);
+    expect(warnings.filter((message) => message.includes('OTEL_EXPORTER_OTLP_PROTOCOL="grpc" is not a protocol isotrace exports spans with'))).toHaveLength(1);
+  });
+
+  it('accounts for every span across the thread: 3,000 request spans with their identity delivered, stats() == what the collector acknowledged', async () => {
+    const sink = await startOtlpSink();
+    cleanups.push(() => sink.close());
+    const tracing = await startTracing({ serviceName: 'accounted', endpoint: sink.url, instrumentHttp: false });
+    running.push(tracing);
+    // Waves below the queue bound, flushed in between: the pipeline itself never has to drop.
+    for (let wave = 0; wave < 6; wave++) {
+      await Promise.all(Array.from({ length: 500 }, (_, i) => wave * 500 + i).map((n) => withRequestContext({ tenantId: `tenant-${n % 7}`, userId: `user-${n}`, name: 'counted' }, async () => n)));
+      await tracing.forceFlush();
+    }
+    const spans = sink.spans();
+    expect(tracing.stats()).toEqual({ ended: 3000, exported: 3000, failed: 0, dropped: 0 });
+    expect(spans).toHaveLength(3000);
+    expect(new Set(spans.map((span) => span.attributes['user.id'])).size).toBe(3000);
+    expect(spans.every((span) => span.attributes['isotrace.tenant_id'] === `tenant-${Number(String(span.attributes['user.id']).slice(5)) % 7}`)).toBe(true);
+  });
+});
+
+/** A pipeline of the off-thread processor alone, with `workerUrl` as its thread, for threads that misbehave. */
+function pipelineWith(workerUrl: URL): { provider: TracerProvider; accounting: ExportAccounting } {
+  const accounting = new ExportAccounting();
+  const processor = new OffThreadExportProcessor({ protocol: 'http/protobuf', url: 'http://127.0.0.1:9/v1/traces', batch: { maxQueueSize: 64, exportTimeoutMillis: 300 } }, accounting, 300, workerUrl);
+  const provider = new TracerProvider({ spanProcessors: [accounting.wrapProcessor(processor)] });
+  return { provider, accounting };
+}
+
+describe('export thread: flush and shutdown stay bounded', () => {
+  it('when the thread never answers (it spins for ever): forceFlush() and shutdown() resolve, every span is counted as dropped', async () => {
+    const { provider, accounting } = pipelineWith(new URL('../../fixtures/export-thread/unresponsive-worker.mjs', import.meta.url));
+    const tracer = provider.getTracer('bounded');
+    // More than the queue bound: spans the thread never takes are counted, never held without bound.
+    for (let i = 0; i < 500; i++) tracer.startSpan(`span-${i}`).end();
+    await expect(settles(provider.forceFlush(), 'forceFlush()')).resolves.toBeUndefined();
+    await expect(settles(provider.shutdown(), 'shutdown()')).resolves.toBeUndefined();
+    expect(accounting.stats()).toEqual({ ended: 500, exported: 0, failed: 0, dropped: 500 });
+  });
+
+  it('when the thread dies: reported once on the diagnostic logger, flushes and shutdown resolve, every span is counted as dropped', async () => {
+    const { provider, accounting } = pipelineWith(new URL('../../fixtures/export-thread/exiting-worker.mjs', import.meta.url));
+    const tracer = provider.getTracer('reported');
+    for (let i = 0; i < 3; i++) {
+      tracer.startSpan(`span-${i}`).end();
+      await expect(settles(provider.forceFlush(), 'forceFlush()')).resolves.toBeUndefined();
+    }
+    await expect(settles(provider.shutdown(), 'shutdown()')).resolves.toBeUndefined();
+    expect(warnings.filter((message) => message.includes('the export thread exited'))).toHaveLength(1);
+    expect(accounting.stats()).toEqual({ ended: 3, exported: 0, failed: 0, dropped: 3 });
+  });
+});
