@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
-import { context, trace } from '@opentelemetry/api';
-import { isTracingSuppressed } from '@opentelemetry/core';
+import { context, createContextKey, trace, type Context } from '@opentelemetry/api';
 import { requestContextOf } from '../../context/internal/active-request.js';
 import { wrapEmitterListeners, wrapEventTargetListeners, type ListenerFunction } from '../../context/internal/listener-wrappers.js';
 import type { CallbackAuditOptions } from '../../tracing/types.js';
@@ -10,6 +9,10 @@ import { describeRequest, recordViolation } from './runtime-audit.js';
 
 // The builtin, not its ES module view: building node:http's costs tens of ms at import (it evaluates undici for its lazy exports).
 const { Agent } = process.getBuiltinModule('node:http');
+
+/** @opentelemetry/core's suppressTracing() key (context keys are Symbol.for(name): one in every copy), without loading core at import. */
+const SUPPRESS_TRACING_KEY = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+const isTracingSuppressed = (ctx: Context): boolean => ctx.getValue(SUPPRESS_TRACING_KEY) === true;
 
 /** Span event attribute: where the listener was added (the test kit keeps registration stacks). */
 export const REGISTERED_AT = 'isotrace.audit.registered_at';

@@ -1,14 +1,17 @@
 import type { RequestOptions } from 'node:http';
 import { propagation, trace, type Context, type Span, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import type * as CoreModule from '@opentelemetry/core';
 import { BAGGAGE } from '../../context/internal/keys.js';
 import { RequestBaggage } from '../../context/internal/request-baggage.js';
+import { loadModule } from '../../tracing/internal/load-module.js';
 import { reportOnce } from '../../tracing/internal/report.js';
 import { nodeHttpDestination, undiciDestination, type UndiciRequestLike } from './outbound-destination.js';
 import type { PropagationPolicy } from './propagation-policy.js';
 
 // The builtin, not its ES module view: building node:http's costs tens of ms at import (it evaluates undici for its lazy exports).
 const { ClientRequest } = process.getBuiltinModule('node:http');
+// Loaded when a propagator is made (startTracing()): `import 'isotrace'` (a worker thread's too) does not load @opentelemetry/core.
+const core = (): typeof CoreModule => loadModule('@opentelemetry/core');
 type ClientRequest = InstanceType<typeof ClientRequest>;
 
 /** What the HTTP instrumentation hands its hooks, as far as deciding on baggage needs. */
@@ -51,7 +54,7 @@ const clientRequestSetter: TextMapSetter<ClientRequest> = {
  * traceparent is not affected.
  */
 export class DestinationBaggagePropagator implements TextMapPropagator {
-  readonly #inner = new W3CBaggagePropagator();
+  readonly #inner = new (core().W3CBaggagePropagator)();
   readonly #policy: PropagationPolicy;
   /** undici: a CLIENT span's destination, from its requestHook to the one inject that follows. */
   readonly #undiciDestinations = new WeakMap<Span, URL | undefined>();
@@ -130,11 +133,9 @@ export class DestinationBaggagePropagator implements TextMapPropagator {
 
 /** The process-wide propagator: traceparent/tracestate everywhere, baggage per destination. */
 export function outboundPropagator(baggage: DestinationBaggagePropagator): TextMapPropagator {
+  const { CompositePropagator, W3CTraceContextPropagator } = core();
   return new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), baggage] });
 }
-
-/** Both W3C propagators, unfiltered: for isotrace's own in-process hops (worker threads, child processes). */
-export const internalPropagator: TextMapPropagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
 
 const IDENTITY_KEYS: ReadonlySet<string> = new Set(Object.values(BAGGAGE));
 const isIdentity = ([key]: [string, unknown]): boolean => IDENTITY_KEYS.has(key);

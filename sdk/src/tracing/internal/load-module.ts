@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { IsotraceError } from '../../errors/errors.js';
 
 const require = createRequire(import.meta.url);
+/** Resolved files by specifier: resolving costs more than the loaded module's require() cache hit. */
+const resolved = new Map<string, string>();
 
 /**
  * Loads a package synchronously when a caller first needs it, so that
@@ -37,6 +39,10 @@ export function loadPeer<T>(specifier: string, neededBy: string): T {
  * CommonJS build, where it has one).
  */
 function esmPath(specifier: string): string {
-  if (typeof import.meta.resolve !== 'function') return require.resolve(specifier);
-  return fileURLToPath(import.meta.resolve(specifier));
+  let path = resolved.get(specifier);
+  if (path === undefined) {
+    path = typeof import.meta.resolve === 'function' ? fileURLToPath(import.meta.resolve(specifier)) : require.resolve(specifier);
+    resolved.set(specifier, path);
+  }
+  return path;
 }

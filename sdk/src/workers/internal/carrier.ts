@@ -1,5 +1,4 @@
-import { isSpanContextValid, propagation, ROOT_CONTEXT, trace, type BaggageEntry, type Context, type SpanContext } from '@opentelemetry/api';
-import { TraceState } from '@opentelemetry/core';
+import { createTraceState, isSpanContextValid, propagation, ROOT_CONTEXT, trace, type BaggageEntry, type Context, type SpanContext } from '@opentelemetry/api';
 import { auditSharedStateAccess } from '../../audit/internal/runtime-audit.js';
 import { REQUEST_CONTEXT_KEY } from '../../context/internal/keys.js';
 import { RequestContextImpl } from '../../context/internal/request-context.js';
@@ -69,7 +68,7 @@ export function restoreContext(carrier: ContextCarrier, store: SharedStateStore)
   const [traceId, spanId, traceFlags, traceState, requestId, correlationId, tenantId, userId, jobId, requestTraceId, values, baggageEntries] = carrier;
   let ctx = ROOT_CONTEXT;
   if (traceId !== undefined && spanId !== undefined && traceFlags !== undefined) {
-    ctx = trace.setSpanContext(ctx, { traceId, spanId, traceFlags, isRemote: true, ...(traceState ? { traceState: new TraceState(traceState) } : {}) });
+    ctx = trace.setSpanContext(ctx, { traceId, spanId, traceFlags, isRemote: true, ...(traceState ? { traceState: createTraceState(traceState) } : {}) });
   }
   if (baggageEntries !== undefined) {
     const entries: Record<string, BaggageEntry> = {};

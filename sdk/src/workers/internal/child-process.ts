@@ -1,12 +1,23 @@
-import { context, defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import { context, defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, type Context, type TextMapPropagator } from '@opentelemetry/api';
+import type * as CoreModule from '@opentelemetry/core';
 import { requestContextOf } from '../../context/internal/request-scope.js';
-import { internalPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
+import { loadModule } from '../../tracing/internal/load-module.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
 import type { SharedStateStore } from '../../shared-state/types.js';
 import { assertSnapshot, withRequest } from './carrier.js';
 
 /** The environment variables that carry a context into a child process (OpenTelemetry's env carriers + ours). */
 const ENV = { traceparent: 'TRACEPARENT', tracestate: 'TRACESTATE', baggage: 'BAGGAGE', request: 'ISOTRACE_REQUEST_CONTEXT' } as const;
+
+/**
+ * Both W3C propagators, unfiltered (an in-process hop of our own). Built when
+ * used: `isotrace/workers` is imported by every worker file, whose thread
+ * need not load @opentelemetry/core for it.
+ */
+function envPropagator(): TextMapPropagator {
+  const { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } = loadModule<typeof CoreModule>('@opentelemetry/core');
+  return new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
+}
 
 /**
  * An environment for a child process that carries the active context:
@@ -21,7 +32,7 @@ const ENV = { traceparent: 'TRACEPARENT', tracestate: 'TRACESTATE', baggage: 'BA
 export function contextToEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const active = context.active();
   const headers: Record<string, string> = {};
-  internalPropagator.inject(active, headers, defaultTextMapSetter);
+  envPropagator().inject(active, headers, defaultTextMapSetter);
   const out: NodeJS.ProcessEnv = { ...env };
   for (const name of Object.values(ENV)) delete out[name];
   if (headers.traceparent) out[ENV.traceparent] = headers.traceparent;
@@ -48,7 +59,7 @@ export async function withContextFromEnv<T>(fn: () => T | Promise<T>, env: NodeJ
 
 function contextFromEnv(env: NodeJS.ProcessEnv, store: SharedStateStore): Context {
   const headers = { traceparent: env[ENV.traceparent], tracestate: env[ENV.tracestate], baggage: env[ENV.baggage] };
-  const ctx = internalPropagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+  const ctx = envPropagator().extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
   const json = env[ENV.request];
   if (json) {
     let snapshot: unknown;

@@ -2,13 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { context, SpanKind, type Context } from '@opentelemetry/api';
-import { Piscina } from 'piscina';
+import type * as PiscinaModule from 'piscina';
+import type { Piscina } from 'piscina';
 import { AUDIT } from '../../audit/internal/attributes.js';
 import { recordViolation } from '../../audit/internal/runtime-audit.js';
 import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
 import { WorkerTaskError } from '../../errors/errors.js';
 import { sinkOf } from '../../events/internal/emit.js';
 import { WorkerEventRelay } from '../../events/internal/worker-events.js';
+import { loadModule } from '../../tracing/internal/load-module.js';
 import { tryGetRuntime, type Runtime } from '../../tracing/internal/runtime.js';
 import type { WorkerPool, WorkerPoolOptions, WorkerRunOptions } from '../types.js';
 import { captureCarrier, carriedValues } from './carrier.js';
@@ -34,6 +36,8 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const { filename, ...piscinaOptions } = options;
   if (!(typeof filename === 'string' && filename.length > 0) && !(filename instanceof URL)) throw new TypeError("createWorkerPool: option 'filename' must be a path or file URL of the worker file.");
   const path = filename instanceof URL || filename.startsWith('file:') ? fileURLToPath(filename) : filename;
+  // Loaded when a pool is made, not imported: every worker file imports 'isotrace/workers', and its thread seldom makes a pool.
+  const { Piscina } = loadModule<typeof PiscinaModule>('piscina');
   // Idle threads linger (piscina's default retires them at once): each new thread loads OpenTelemetry again.
   return new IsotraceWorkerPool(new Piscina({ idleTimeout: 60_000, ...piscinaOptions, filename: path }));
 }

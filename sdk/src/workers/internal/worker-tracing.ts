@@ -1,15 +1,13 @@
-import { context, createNoopMeter, propagation, trace, TraceFlags } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
-import { RequestAttributesProcessor } from '../../context/internal/request-attributes-processor.js';
-import { DestinationBaggagePropagator, outboundPropagator } from '../../propagation/internal/destination-baggage-propagator.js';
-import { PropagationPolicy } from '../../propagation/internal/propagation-policy.js';
+import { context, createNoopMeter, propagation, trace, TraceFlags, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
+import type * as CoreModule from '@opentelemetry/core';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { MemoryStore } from '../../shared-state/internal/memory-store.js';
 import type { SharedStateStore, WorkerStoreRecipe } from '../../shared-state/types.js';
+import { loadModule } from '../../tracing/internal/load-module.js';
 import { processState, setRuntime, type WorkerSettings } from '../../tracing/internal/runtime.js';
 import { ChannelStore } from './shared-state-channel.js';
 import { toSpanData, type SpanData } from './span-transfer.js';
+import { workerResource, WorkerTracerProvider } from './worker-tracer.js';
 import { ISOTRACE_SCOPE, ISOTRACE_VERSION } from '../../version.js';
 
 /** Keeps the spans a worker thread finishes until the task's reply takes them to the submitting thread. */
@@ -48,14 +46,22 @@ export function ensureWorkerTracing(settings: WorkerSettings | undefined, storeC
   return state.workerTracing;
 }
 
+/**
+ * What only the set-up needs is imported here, at the thread's first task, not
+ * with the worker file. The tracer is WorkerTracerProvider's, not the
+ * OpenTelemetry SDK's: loading the SDK was most of a new thread's first task.
+ */
 async function setUpWorkerTracing(settings: WorkerSettings, storeChannel: string | undefined): Promise<ForwardingProcessor> {
+  const [{ AsyncLocalStorageContextManager }, { RequestAttributesProcessor }] = await Promise.all([
+    import('@opentelemetry/context-async-hooks'),
+    import('../../context/internal/request-attributes-processor.js'),
+  ]);
   const store = await workerStore(settings, storeChannel);
   const forwarding = new ForwardingProcessor();
-  const resource = resourceFromAttributes({ 'service.name': settings.serviceName });
-  const provider = new TracerProvider({ resource, spanProcessors: [new RequestAttributesProcessor(), forwarding] });
+  const resource = workerResource({ 'service.name': settings.serviceName });
+  const provider = new WorkerTracerProvider(resource, [new RequestAttributesProcessor(), forwarding]);
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  // The submitting thread's propagateTo policy: a hand-written inject() here gets traceparent, never baggage (as there).
-  propagation.setGlobalPropagator(outboundPropagator(new DestinationBaggagePropagator(PropagationPolicy.fromPortable(settings.propagateTo))));
+  propagation.setGlobalPropagator(new WorkerPropagator());
   trace.setGlobalTracerProvider(provider);
   setRuntime({
     serviceName: settings.serviceName,
@@ -72,6 +78,38 @@ async function setUpWorkerTracing(settings: WorkerSettings, storeChannel: string
     workerSettings: settings,
   });
   return forwarding;
+}
+
+/**
+ * What the submitting thread's propagator does in a worker thread, where no
+ * HTTP instrumentation runs: an inject() writes traceparent and tracestate,
+ * never baggage (there, a hand-written inject() gets none whatever propagateTo
+ * allows: only isotrace's instrumentation hooks send it, to allowed
+ * destinations); an extract() reads both. Built at its first use, so a task
+ * that propagates nothing does not load @opentelemetry/core.
+ */
+class WorkerPropagator implements TextMapPropagator {
+  #inner: TextMapPropagator | undefined;
+
+  inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
+    this.#propagator().inject(ctx, carrier, setter);
+  }
+
+  extract(ctx: Context, carrier: unknown, getter: TextMapGetter): Context {
+    return this.#propagator().extract(ctx, carrier, getter);
+  }
+
+  fields(): string[] {
+    return this.#propagator().fields();
+  }
+
+  #propagator(): TextMapPropagator {
+    if (this.#inner) return this.#inner;
+    const { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } = loadModule<typeof CoreModule>('@opentelemetry/core');
+    const baggage = new W3CBaggagePropagator();
+    const baggageInOnly: TextMapPropagator = { inject: () => {}, extract: (ctx, carrier, getter) => baggage.extract(ctx, carrier, getter), fields: () => baggage.fields() };
+    return (this.#inner = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), baggageInOnly] }));
+  }
 }
 
 /** The store's own backend when the submitting thread's store says how to open it (its recipe); else that thread's store over the channel. */
