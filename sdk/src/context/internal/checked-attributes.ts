@@ -1,7 +1,7 @@
 import type { Attributes, Span } from '@opentelemetry/api';
 
-/** Attribute values isotrace has checked itself: non-empty strings, booleans. */
-export type CheckedValue = string | boolean;
+/** Attribute values isotrace has checked itself: non-empty strings, booleans, numbers it computed (a port, a status code). */
+export type CheckedValue = string | boolean | number;
 
 /**
  * The parts of the SDK's span (`SpanImpl` of @opentelemetry/sdk-trace 2.x and
@@ -23,7 +23,7 @@ interface SdkSpanInternals {
  * value), attributes given at start are validated twice (before and after
  * sampling), and on a span that isotrace stamps with five identity attributes
  * that is most of the span's cost. A direct write does what setAttribute()
- * does for a valid string or boolean: sets the key and counts a new one
+ * does for a valid string, boolean or number: sets the key and counts a new one
  * against the attribute count limit. Where the SDK would do more (a value
  * length limit is set: it truncates), or the span is not the SDK's, the
  * public setAttribute() decides.
@@ -42,8 +42,8 @@ export function directAttributes(span: Span): SdkSpanInternals | undefined {
  * not have it yet. `direct` is directAttributes(span), looked up once per span.
  */
 export function putAttribute(span: Span, direct: SdkSpanInternals | undefined, key: string, value: CheckedValue, overwrite: boolean): void {
-  // Anything but a string or boolean (a snapshot from elsewhere that lacks a field) is the SDK's to judge.
-  if (direct === undefined || (typeof value !== 'string' && typeof value !== 'boolean')) {
+  // Anything but a string, boolean or number (a snapshot from elsewhere that lacks a field) is the SDK's to judge.
+  if (direct === undefined || (typeof value !== 'string' && typeof value !== 'boolean' && typeof value !== 'number')) {
     if (overwrite || (span as unknown as SdkSpanInternals).attributes?.[key] === undefined) span.setAttribute(key, value);
     return;
   }

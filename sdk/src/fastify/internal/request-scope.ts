@@ -3,7 +3,7 @@ import { context, SpanKind, trace, type Context, type Span } from '@opentelemetr
 import type { RequestContext } from '../../context/types.js';
 import { recordError, runRequest } from '../../context/internal/request-scope.js';
 import { inboundContext, inboundCorrelationId, recordOutcome, traceResponse } from '../../http/internal/inbound.js';
-import { serverSpanAttributes } from '../../http/internal/server-attributes.js';
+import { putServerAttributes, serverSpanAttributes, type ServerAttributes } from '../../http/internal/server-attributes.js';
 import type { Identity } from '../../http/types.js';
 import { reportOnce } from '../../tracing/internal/report.js';
 import type { FastifyRequestContextOptions } from '../types.js';
@@ -70,16 +70,16 @@ async function serve(options: FastifyRequestContextOptions, request: FastifyRequ
   const correlationId = inboundCorrelationId(request.raw, parent);
   const route = request.routeOptions.url;
   const attributes = serverSpanAttributes(request.raw, trusted);
-  if (route !== undefined) attributes['http.route'] = route;
+  const start = route === undefined ? attributes.start : { ...attributes.start, 'http.route': route };
   let entered = false;
   try {
     await runRequest(
       { ...identity, ...(correlationId ? { correlationId } : {}), name: spanName(options, request, route) },
       (ctx) => {
         entered = true;
-        return continueInContext(request, reply, ctx, next);
+        return continueInContext(request, reply, ctx, attributes, next);
       },
-      { kind: SpanKind.SERVER, attributes },
+      { kind: SpanKind.SERVER, attributes: start },
       parent,
     );
   } catch (error) {
@@ -95,8 +95,9 @@ async function serve(options: FastifyRequestContextOptions, request: FastifyRequ
  * the response is finished or the connection closed, never earlier: the
  * span's status code and outcome are only known then.
  */
-function continueInContext(request: FastifyRequest, reply: FastifyReply, ctx: RequestContext, next: HookHandlerDoneFunction): Promise<void> {
+function continueInContext(request: FastifyRequest, reply: FastifyReply, ctx: RequestContext, attributes: ServerAttributes, next: HookHandlerDoneFunction): Promise<void> {
   const span = trace.getActiveSpan();
+  if (span) putServerAttributes(span, attributes);
   const scope: RequestScope = { context: context.active(), error: undefined, errored: false };
   (request as ScopedRequest)[REQUEST_SCOPE] = scope;
   request.isotrace = ctx;
@@ -106,15 +107,16 @@ function continueInContext(request: FastifyRequest, reply: FastifyReply, ctx: Re
   const res = reply.raw;
   return new Promise<void>((resolve) => {
     let settled = false;
-    // 'close' follows 'finish' on every answered request: record the outcome once.
     const done = (): void => {
       if (settled) return;
       settled = true;
       if (span) recordFastifyOutcome(span, reply, scope);
       resolve();
     };
-    res.once('finish', done);
-    res.once('close', done);
+    // 'close' follows 'finish' on every answered request: the outcome is recorded once. Plain listeners, not
+    // once(): done() acts once anyway, and they go away with the response.
+    res.on('finish', done);
+    res.on('close', done);
     // A client gone while identify() ran has already emitted 'close'.
     if (res.destroyed) done();
     next();

@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defaultTextMapGetter, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { directAttributes, putAttribute } from '../../context/internal/checked-attributes.js';
 import { BAGGAGE, CORRELATION_ID_PATTERN } from '../../context/internal/keys.js';
 import { recordError, runRequest } from '../../context/internal/request-scope.js';
 import { reportOnce } from '../../tracing/internal/report.js';
+import type { RequestContextInit } from '../../context/types.js';
 import type { HttpHandler, HttpRequestContextOptions, Identity } from '../types.js';
-import { serverSpanAttributes, watchRoute } from './server-attributes.js';
+import { putServerAttributes, serverSpanAttributes, watchRoute } from './server-attributes.js';
 
 const traceContext = new W3CTraceContextPropagator();
 const baggagePropagator = new W3CBaggagePropagator();
@@ -24,7 +26,9 @@ const baggagePropagator = new W3CBaggagePropagator();
  *   when an Express-style router dispatched the request to a route; for a
  *   handler that throws, the exception, its `error.type` and status ERROR (the
  *   client gets a 500, or a cut connection once headers were sent); for any
- *   other 5xx, `error.type` is the status code.
+ *   other 5xx, `error.type` is the status code. A sampler sees the name, the
+ *   kind, `http.request.method` and `url.path`; the other attributes are set
+ *   as soon as the span has started.
  * - Identity comes only from `identify(req)`; inbound baggage is kept only when
  *   `trustInbound(req)` is true. A correlation id from `x-correlation-id` or
  *   baggage is used when it is valid (1–128 of `A-Za-z0-9_.:@-`), else replaced.
@@ -44,62 +48,96 @@ export function httpRequestContext<Req extends IncomingMessage = IncomingMessage
   if (handler !== undefined && typeof handler !== 'function') throw new TypeError('httpRequestContext(options, handler): handler must be a function.');
 
   return (req, res, next) => {
-    serve(options, handler, req, res, next).catch((error: unknown) => {
-      // Only app callbacks outside the request (e.g. onUnidentified) get here: answer instead of hanging or crashing.
-      reportOnce('http-request-context-callback-threw', 'an httpRequestContext() callback threw outside the request; answering 500.', error);
-      if (!res.headersSent) {
-        res.statusCode = 500;
-        res.end();
-      } else res.destroy();
-    });
+    try {
+      serve(options, handler, req, res, next);
+    } catch (error) {
+      callbackFailed(res, error);
+    }
   };
 }
 
-async function serve<Req extends IncomingMessage, Res extends ServerResponse>(
+/**
+ * Identifies the request, then serves it in its own request context. Not
+ * async: with a synchronous identify() (most are) the request starts without
+ * a promise or a turn of the microtask queue of its own.
+ */
+function serve<Req extends IncomingMessage, Res extends ServerResponse>(
   options: HttpRequestContextOptions<Req, Res>,
   handler: HttpHandler<Req, Res> | undefined,
   req: Req,
   res: Res,
   next: ((error?: unknown) => void) | undefined,
-): Promise<void> {
+): void {
   const trusted = isTrusted(options, req);
   const parent = inboundContext(req, trusted);
-  let identity: Identity | undefined;
-  let refusal: unknown;
+  let identified: Identity | undefined | PromiseLike<Identity | undefined>;
   try {
-    const identified = options.identify(req);
-    // Most identify() hooks answer synchronously: awaiting only a thenable saves every request a turn of the microtask queue.
-    identity = isThenable(identified) ? await identified : identified;
+    identified = options.identify(req);
   } catch (error) {
-    refusal = error;
-  }
-  if (!identity) {
-    unidentified(options, req, res, refusal);
+    unidentified(options, req, res, error);
     return;
   }
+  if (!isThenable(identified)) {
+    admit(options, handler, req, res, next, trusted, parent, identified);
+    return;
+  }
+  Promise.resolve(identified)
+    .then(
+      (identity) => admit(options, handler, req, res, next, trusted, parent, identity),
+      (error: unknown) => unidentified(options, req, res, error),
+    )
+    .catch((error: unknown) => callbackFailed(res, error));
+}
 
+/** Serves an identified request in a new request context and SERVER span; refuses one identify() did not identify. */
+function admit<Req extends IncomingMessage, Res extends ServerResponse>(
+  options: HttpRequestContextOptions<Req, Res>,
+  handler: HttpHandler<Req, Res> | undefined,
+  req: Req,
+  res: Res,
+  next: ((error?: unknown) => void) | undefined,
+  trusted: boolean,
+  parent: Context,
+  identity: Identity | undefined,
+): void {
+  if (!identity) {
+    unidentified(options, req, res, undefined);
+    return;
+  }
   const correlationId = inboundCorrelationId(req, parent);
-  try {
-    await runRequest(
-      { ...identity, ...(correlationId ? { correlationId } : {}), name: spanName(options, req) },
-      (ctx) => {
-        const span = trace.getActiveSpan();
-        res.setHeader('x-request-id', ctx.requestId);
-        res.setHeader('x-correlation-id', ctx.correlationId);
-        if (span) res.setHeader('traceresponse', traceResponse(span.spanContext()));
-        return untilResponded(req, res, () => (handler ? handler(req, res, next ?? failOn(res)) : next?.()), next, options.name === undefined);
-      },
-      { kind: SpanKind.SERVER, attributes: serverSpanAttributes(req, trusted) },
-      parent,
-    );
-  } catch (error) {
+  const init: RequestContextInit = { ...identity, name: spanName(options, req) };
+  if (correlationId) init.correlationId = correlationId;
+  const attributes = serverSpanAttributes(req, trusted);
+  const run = (): unknown => (handler ? handler(req, res, next ?? failOn(res)) : next?.());
+  runRequest(
+    init,
+    (ctx) => {
+      const span = trace.getActiveSpan();
+      if (span) putServerAttributes(span, attributes);
+      res.setHeader('x-request-id', ctx.requestId);
+      res.setHeader('x-correlation-id', ctx.correlationId);
+      if (span) res.setHeader('traceresponse', traceResponse(span.spanContext()));
+      return untilResponded(req, res, span, run, next, options.name === undefined);
+    },
+    { kind: SpanKind.SERVER, attributes: attributes.start },
+    parent,
+  ).catch((error: unknown) => {
     // Handler errors are already recorded and answered; this is for failures before it ran (e.g. isotrace not started).
     if (!res.headersSent && !res.writableEnded) {
       reportOnce('http-request-context-failed', 'httpRequestContext could not create a request context; answering 500.', error);
       res.statusCode = 500;
       res.end();
     }
-  }
+  });
+}
+
+/** Only app callbacks outside the request (e.g. onUnidentified) get here: answer instead of hanging or crashing. */
+function callbackFailed(res: ServerResponse, error: unknown): void {
+  reportOnce('http-request-context-callback-threw', 'an httpRequestContext() callback threw outside the request; answering 500.', error);
+  if (!res.headersSent) {
+    res.statusCode = 500;
+    res.end();
+  } else res.destroy();
 }
 
 /**
@@ -108,46 +146,64 @@ async function serve<Req extends IncomingMessage, Res extends ServerResponse>(
  * A handler's error is recorded here and answered (Express: passed to next()),
  * so the request span is never failed twice.
  */
-function untilResponded(req: IncomingMessage, res: ServerResponse, run: () => unknown, next: ((error?: unknown) => void) | undefined, nameByRoute: boolean): Promise<void> {
-  const span = trace.getActiveSpan();
+function untilResponded(req: IncomingMessage, res: ServerResponse, span: Span | undefined, run: () => unknown, next: ((error?: unknown) => void) | undefined, nameByRoute: boolean): Promise<void> {
   const route = watchRoute(req);
-  let threw = false;
   return new Promise<void>((resolve) => {
+    let threw = false;
     let settled = false;
-    // 'close' follows 'finish' on every answered request: record the outcome once.
     const done = (): void => {
       if (settled) return;
       settled = true;
       if (span) recordOutcome(span, req, res, { threw, route: route(), nameByRoute });
       resolve();
     };
-    res.once('finish', done);
-    res.once('close', done);
-    Promise.resolve()
-      .then(run)
-      .catch((error: unknown) => {
+    // 'close' follows 'finish' on every answered request: the outcome is recorded once. Plain listeners, not
+    // once(): done() acts once anyway, and they go away with the response.
+    res.on('finish', done);
+    res.on('close', done);
+    // A connection closed before the handler ran has already emitted 'close'.
+    const ran = (): void => {
+      if (res.destroyed) done();
+    };
+    const failed = (error: unknown): void => {
+      try {
         threw = true;
         if (span) recordError(span, error);
-        if (next) next(error);
-        else if (!res.headersSent) {
-          res.statusCode = 500;
-          res.setHeader('content-type', 'application/json');
-          res.end(JSON.stringify({ error: 'internal error' }));
-        } else res.destroy();
-      })
-      .finally(() => {
-        // A connection closed before the handler ran has already emitted 'close'.
-        if (res.destroyed) done();
-      });
+        answerError(res, next, error);
+      } finally {
+        ran();
+      }
+    };
+    let result: unknown;
+    try {
+      result = run();
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    // A synchronous handler's request is settled without a promise of its own.
+    if (isThenable(result)) Promise.resolve(result).then(ran, failed);
+    else ran();
   });
+}
+
+/** Answers a handler's error: Express's error handlers get it, else a 500 (or a cut connection once headers were sent). */
+function answerError(res: ServerResponse, next: ((error?: unknown) => void) | undefined, error: unknown): void {
+  if (next) next(error);
+  else if (!res.headersSent) {
+    res.statusCode = 500;
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ error: 'internal error' }));
+  } else res.destroy();
 }
 
 /** The response's side of the SERVER span, per the HTTP semantic conventions. */
 export function recordOutcome(span: Span, req: IncomingMessage, res: ServerResponse, outcome: { threw: boolean; route: string | undefined; nameByRoute: boolean }): void {
+  const direct = directAttributes(span);
   // No status line went out on a connection closed before headers: a status code here would be made up.
-  if (res.headersSent) span.setAttribute('http.response.status_code', res.statusCode);
+  if (res.headersSent) putAttribute(span, direct, 'http.response.status_code', res.statusCode, true);
   if (outcome.route !== undefined) {
-    span.setAttribute('http.route', outcome.route);
+    putAttribute(span, direct, 'http.route', outcome.route, true);
     if (outcome.nameByRoute) span.updateName(`${req.method ?? 'HTTP'} ${outcome.route}`);
   }
   if (outcome.threw) return; // the exception's type, message and ERROR status are already on the span

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import type { Attributes } from '@opentelemetry/api';
+import type { Attributes, Span } from '@opentelemetry/api';
+import { directAttributes, putAttribute } from '../../context/internal/checked-attributes.js';
 
 /** What Express (and routers like it) add to the request. */
 interface RoutedRequest extends IncomingMessage {
@@ -17,23 +18,55 @@ const MAX_AUTHORITY_LENGTH = 255;
 const AUTHORITY = /^(\[[0-9A-Fa-f:.]+\]|[^\s:/?#@[\]]+)(?::(\d{1,5}))?$/;
 
 /**
- * The SERVER span's start attributes per the HTTP semantic conventions:
- * method, `url.path` (the full path, also under an Express mount point),
- * `url.scheme`, `server.address` and `server.port` (from the Host header, or
- * the local socket without one), user agent and peer address. The scheme and
- * host of `X-Forwarded-Proto` / `X-Forwarded-Host` are believed only from a
- * trusted peer.
+ * The SERVER span's attributes per the HTTP semantic conventions. `start` is
+ * what a sampler sees: the method and `url.path` (the full path, also under an
+ * Express mount point). The rest is written once the span exists, with
+ * putServerAttributes(): `url.scheme`, `server.address` and `server.port`
+ * (from the Host header, or the local socket without one), user agent and
+ * peer address. The scheme and host of `X-Forwarded-Proto` /
+ * `X-Forwarded-Host` are believed only from a trusted peer.
+ *
+ * Why two parts: the SDK validates attributes given at start twice (before
+ * and after sampling), one WeakSet per value each time; on a SERVER span that
+ * was most of its start. The values here are strings and integers, valid as
+ * they are, and go in directly (see putAttribute()).
  */
-export function serverSpanAttributes(req: IncomingMessage, trusted: boolean): Attributes {
+export interface ServerAttributes {
+  readonly start: Attributes;
+  readonly scheme: 'http' | 'https';
+  readonly address: string | undefined;
+  readonly port: number | undefined;
+  readonly userAgent: string | undefined;
+  readonly peerAddress: string | undefined;
+}
+
+/** The SERVER span's attributes of `req` (see ServerAttributes). */
+export function serverSpanAttributes(req: IncomingMessage, trusted: boolean): ServerAttributes {
   const scheme = schemeOf(req, trusted);
-  const attributes: Attributes = { 'http.request.method': req.method ?? 'GET', 'url.path': pathOf(targetOf(req)), 'url.scheme': scheme };
   const server = serverOf(req, trusted, scheme);
-  if (server.address !== undefined) attributes['server.address'] = server.address;
-  if (server.port !== undefined) attributes['server.port'] = server.port;
   const agent = req.headers['user-agent'];
-  if (agent) attributes['user_agent.original'] = agent.slice(0, 256);
-  if (req.socket?.remoteAddress) attributes['network.peer.address'] = req.socket.remoteAddress;
-  return attributes;
+  return {
+    start: { 'http.request.method': req.method ?? 'GET', 'url.path': pathOf(targetOf(req)) },
+    scheme,
+    address: server.address,
+    port: server.port,
+    userAgent: agent ? agent.slice(0, 256) : undefined,
+    peerAddress: req.socket?.remoteAddress || undefined,
+  };
+}
+
+/**
+ * Writes the attributes of `attributes` that are not given at start onto the
+ * started SERVER span. Like attributes given at start, they do not replace
+ * any a span processor set when the span started.
+ */
+export function putServerAttributes(span: Span, attributes: ServerAttributes): void {
+  const direct = directAttributes(span);
+  putAttribute(span, direct, 'url.scheme', attributes.scheme, false);
+  if (attributes.address !== undefined) putAttribute(span, direct, 'server.address', attributes.address, false);
+  if (attributes.port !== undefined) putAttribute(span, direct, 'server.port', attributes.port, false);
+  if (attributes.userAgent !== undefined) putAttribute(span, direct, 'user_agent.original', attributes.userAgent, false);
+  if (attributes.peerAddress !== undefined) putAttribute(span, direct, 'network.peer.address', attributes.peerAddress, false);
 }
 
 /**

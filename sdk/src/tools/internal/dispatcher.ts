@@ -13,27 +13,49 @@ import { UnknownToolError } from '../../errors/errors.js';
 import { reportOnce } from '../../tracing/internal/report.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
 import type { RedactInfo } from '../../tracing/types.js';
-import type { ExecuteOptions, ToolDispatcher } from '../types.js';
+import type { ExecuteOptions, ToolClass, ToolDispatcher, ToolType } from '../types.js';
 import { agentAttributesFor } from './agent-span.js';
+import { DefinedTool } from './define-tool.js';
 import { EXECUTE_TOOL, GEN_AI } from './gen-ai.js';
 import { traceStream, type StreamScope } from './streaming.js';
 import type { Tool } from './tool.js';
 import { ToolCallImpl } from './tool-call.js';
-import { infoOf } from './tool-info.js';
 
 /** Longest recorded arguments or result; longer ones are cut and marked. */
 const MAX_RECORDED_LENGTH = 8192;
+
+/** The tool system a call's span belongs to. */
+const REGISTRY_ID = 'isotrace.registry_id';
 
 interface Recording {
   recordToolArguments: boolean;
   redact: ((value: unknown, info: RedactInfo) => unknown) | undefined;
 }
 
-/** A tool's span attributes but the call id: those given at start (what a sampler sees), and the rest. */
+/**
+ * A tool's span attributes that are the same in every tool system: those given at start (what a
+ * sampler sees), and the rest. The registry id, the audit result and the call id are per system
+ * and per call.
+ */
 interface ToolTemplate {
   readonly start: Readonly<Record<string, CheckedValue>>;
   readonly rest: ReadonlyArray<readonly [string, CheckedValue]>;
 }
+
+/** A template and the name, description and type it was made from (a class's statics, or a definition's). */
+interface ClassTemplate extends ToolTemplate {
+  readonly toolName: string;
+  readonly description: unknown;
+  readonly type: unknown;
+}
+
+/**
+ * Templates of the tools called so far: per Tool subclass (a new tool system per request would
+ * otherwise make its tools' templates again on every request), per instance for defineTool()
+ * tools. Weak: a class or instance no longer used takes its template with it. Holds no request
+ * data: the name, type and description of a tool.
+ */
+const templates = new WeakMap<object, ClassTemplate>();
 
 /** The dispatcher of one tool system. */
 export class Dispatcher implements ToolDispatcher {
@@ -41,7 +63,6 @@ export class Dispatcher implements ToolDispatcher {
   readonly #owner: RequestContextImpl;
   readonly #tools: ReadonlyMap<string, Tool>;
   readonly #recording: Recording;
-  readonly #templates = new Map<string, ToolTemplate>();
 
   constructor(owner: RequestContextImpl, registryId: string, tools: ReadonlyMap<string, Tool>, recording: Recording) {
     this.registryId = registryId;
@@ -137,9 +158,11 @@ export class Dispatcher implements ToolDispatcher {
    * a borrowed system.
    */
   #start(tracer: Tracer, name: string, tool: Tool | undefined, callId: string): Span {
-    const template = this.#templates.get(name) ?? this.#template(name, tool);
+    const template = templateOf(name, tool);
     const span = tracer.startSpan(`execute_tool ${name}`, { kind: SpanKind.INTERNAL, attributes: template.start });
     const direct = directAttributes(span);
+    putAttribute(span, direct, REGISTRY_ID, this.registryId, true);
+    putAttribute(span, direct, AUDIT.result, 'pass', true);
     for (const [key, value] of template.rest) putAttribute(span, direct, key, value, true);
     putAttribute(span, direct, GEN_AI.toolCallId, callId, true);
     const active = context.active();
@@ -156,29 +179,13 @@ export class Dispatcher implements ToolDispatcher {
    * stays: only a span without an audit result is marked `pass`.
    */
   #enrich(span: Span, name: string, tool: Tool | undefined, callId: string): Span {
-    const template = this.#templates.get(name) ?? this.#template(name, tool);
-    const attributes: Attributes = { ...template.start, ...Object.fromEntries(template.rest) };
+    const template = templateOf(name, tool);
+    const attributes: Attributes = { ...template.start, [REGISTRY_ID]: this.registryId, [AUDIT.result]: 'pass', ...Object.fromEntries(template.rest) };
     attributes[GEN_AI.toolCallId] = callId;
     if ((span as Partial<ReadableSpan>).attributes?.[AUDIT.result] !== undefined) delete attributes[AUDIT.result];
     Object.assign(attributes, identityAttributes(this.#owner), agentAttributesFor(context.active(), this.#owner));
     span.setAttributes(attributes);
     return span;
-  }
-
-  /** A tool's attributes that do not change between calls (the call id is filled in per call). */
-  #template(name: string, tool: Tool | undefined): ToolTemplate {
-    const rest: Array<[string, CheckedValue]> = [
-      ['isotrace.registry_id', this.registryId],
-      [AUDIT.result, 'pass'],
-    ];
-    const template: ToolTemplate = { start: Object.freeze({ [GEN_AI.operationName]: EXECUTE_TOOL, [GEN_AI.toolName]: name }), rest };
-    if (tool) {
-      const info = infoOf(tool);
-      rest.push([GEN_AI.toolType, info.type], [GEN_AI.toolDescription, info.description]);
-      // Unknown names are not cached: a caller could make up any number of them.
-      this.#templates.set(name, template);
-    }
-    return template;
   }
 
   /** Records arguments or a result after `redact`; a failing hook records a marker, never the raw value. */
@@ -195,6 +202,41 @@ export class Dispatcher implements ToolDispatcher {
     }
     span.setAttribute(attribute, truncate(toText(shown)));
   }
+}
+
+/**
+ * The template of `tool`, called as `name`. A class's template is made again when its statics
+ * changed since (a description set later is seen, as it was when each system read them).
+ */
+function templateOf(name: string, tool: Tool | undefined): ToolTemplate {
+  // Unknown names are not kept: a caller could make up any number of them.
+  if (!tool) return { start: startAttributes(name), rest: [] };
+  if (tool instanceof DefinedTool) return templates.get(tool) ?? remember(tool, name, tool.info);
+  const ToolClass = tool.constructor as ToolClass;
+  const known = templates.get(ToolClass);
+  if (known && known.toolName === name && known.description === ToolClass.description && known.type === ToolClass.type) return known;
+  return remember(ToolClass, name, ToolClass);
+}
+
+/** Makes and keeps the template of the tool class or defined tool `key`. */
+function remember(key: object, name: string, { description, type }: { description?: string; type?: ToolType }): ClassTemplate {
+  const template: ClassTemplate = {
+    start: startAttributes(name),
+    rest: [
+      [GEN_AI.toolType, type ?? 'function'],
+      [GEN_AI.toolDescription, description ?? ''],
+    ],
+    toolName: name,
+    description,
+    type,
+  };
+  templates.set(key, template);
+  return template;
+}
+
+/** What the sampler sees of a call of tool `name`. */
+function startAttributes(name: string): Readonly<Record<string, CheckedValue>> {
+  return Object.freeze({ [GEN_AI.operationName]: EXECUTE_TOOL, [GEN_AI.toolName]: name });
 }
 
 /** The request identity attributes of `owner`. */
