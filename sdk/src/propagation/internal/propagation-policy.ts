@@ -3,16 +3,6 @@ import type { PropagationTarget } from '../../tracing/types.js';
 /** One compiled propagateTo target. */
 type Rule = (url: URL) => boolean;
 
-/**
- * propagateTo in a form that crosses a thread boundary (structured clone):
- * strings as they are, RegExps by source and flags. Predicates cannot cross;
- * `hasPredicate` makes the receiving side allow no destination at all.
- */
-export interface PortablePolicy {
-  targets: Array<string | { source: string; flags: string }>;
-  hasPredicate: boolean;
-}
-
 const DEFAULT_PORTS: Readonly<Record<string, string>> = { 'http:': '80', 'https:': '443', 'ws:': '80', 'wss:': '443' };
 
 /** The port a URL really uses: URL leaves the scheme's default port out. */
@@ -27,20 +17,9 @@ function effectivePort(url: URL): string {
  */
 export class PropagationPolicy {
   readonly #rules: readonly Rule[];
-  readonly #portable: PortablePolicy;
 
   constructor(targets: readonly PropagationTarget[]) {
     this.#rules = targets.map(compile);
-    this.#portable = {
-      targets: targets.flatMap((target): PortablePolicy['targets'] => (typeof target === 'string' ? [target] : target instanceof RegExp ? [{ source: target.source, flags: target.flags }] : [])),
-      hasPredicate: targets.some((target) => typeof target === 'function'),
-    };
-  }
-
-  /** A worker thread's copy of its parent's policy; with a predicate (which cannot cross threads) it allows nothing. */
-  static fromPortable(portable: PortablePolicy | undefined): PropagationPolicy {
-    if (!portable || portable.hasPredicate) return new PropagationPolicy([]);
-    return new PropagationPolicy(portable.targets.map((target) => (typeof target === 'string' ? target : new RegExp(target.source, target.flags))));
   }
 
   /** False when no destination can ever match: callers skip all per-request work. */
@@ -50,10 +29,6 @@ export class PropagationPolicy {
 
   allows(destination: URL): boolean {
     return this.#rules.some((rule) => rule(destination));
-  }
-
-  toPortable(): PortablePolicy {
-    return this.#portable;
   }
 }
 

@@ -137,7 +137,6 @@ export function activateRuntime(options: IsotraceCoreOptions & { serviceName: st
       serviceName: options.serviceName,
       audit: options.audit ?? 'record',
       recordToolArguments: (options.recordToolArguments ?? false) && options.redact === undefined,
-      propagateTo: parts.policy.toPortable(),
       ...(storeRecipe ? { store: storeRecipe } : {}),
     },
     requests,

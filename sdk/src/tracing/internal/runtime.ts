@@ -3,7 +3,6 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { requestContextOf } from '../../context/internal/active-request.js';
 import { IsotraceSetupError, TracingNotStartedError } from '../../errors/errors.js';
-import type { PortablePolicy } from '../../propagation/internal/propagation-policy.js';
 import type { SharedStateStore, WorkerStoreRecipe } from '../../shared-state/types.js';
 import type { CallbackAuditSettings } from '../../audit/internal/callback-audit.js';
 import type { TestKitHandle } from '../../testing/internal/test-tracing.js';
@@ -42,8 +41,6 @@ export interface WorkerSettings {
   audit: 'record' | 'throw';
   /** False when the parent has a redact hook: functions cannot cross threads, so raw values must not be recorded there. */
   recordToolArguments: boolean;
-  /** propagateTo as data (RegExps by source); with a predicate, which cannot cross threads, the worker sends baggage nowhere. */
-  propagateTo?: PortablePolicy;
   /** How workers open the SharedState store themselves; absent: through the submitting thread. */
   store?: WorkerStoreRecipe;
 }
