@@ -40,20 +40,22 @@ function traceAsyncIterable<T>(source: AsyncIterable<T>, scope: StreamScope): As
   const inScope = <R>(fn: () => R): R => context.with(scope.context, fn);
   const iterator = inScope(() => source[Symbol.asyncIterator]());
   let items = 0;
+  // One step of next() or throw(): in the tool's scope, counted, and the span ended on the last or a failed one.
+  const advance = async (step: () => Promise<IteratorResult<T>>): Promise<IteratorResult<T>> => {
+    let result: IteratorResult<T>;
+    try {
+      result = await inScope(step);
+    } catch (error) {
+      scope.end('failed', items, error);
+      throw error;
+    }
+    if (result.done) scope.end('completed', items);
+    else items++;
+    return result;
+  };
   const traced: AsyncIterableIterator<T> = {
     [Symbol.asyncIterator]: () => traced,
-    async next(...args: [] | [unknown]) {
-      let step: IteratorResult<T>;
-      try {
-        step = await inScope(() => iterator.next(...args));
-      } catch (error) {
-        scope.end('failed', items, error);
-        throw error;
-      }
-      if (step.done) scope.end('completed', items);
-      else items++;
-      return step;
-    },
+    next: (...args: [] | [unknown]) => advance(() => iterator.next(...args)),
     // The consumer stopped early (`break` in for await, or a dispose): let the source clean up, then end.
     async return(value?: unknown) {
       let step: IteratorResult<T>;
@@ -67,20 +69,7 @@ function traceAsyncIterable<T>(source: AsyncIterable<T>, scope: StreamScope): As
       return step;
     },
   };
-  if (iterator.throw) {
-    traced.throw = async (thrown?: unknown) => {
-      let step: IteratorResult<T>;
-      try {
-        step = await inScope(() => iterator.throw!(thrown));
-      } catch (error) {
-        scope.end('failed', items, error);
-        throw error;
-      }
-      if (step.done) scope.end('completed', items);
-      else items++;
-      return step;
-    };
-  }
+  if (iterator.throw) traced.throw = (thrown?: unknown) => advance(() => iterator.throw!(thrown));
   return traced;
 }
 
