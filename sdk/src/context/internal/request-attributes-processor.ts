@@ -35,8 +35,12 @@ export class RequestAttributesProcessor implements SpanProcessor {
  * request started (non-empty strings): they are written without the SDK
  * validating them again on every span (see directAttributes()).
  */
-export function stampIdentity(span: ApiSpan, identity: Pick<RequestIdentity, 'requestId' | 'correlationId' | 'tenantId' | 'userId' | 'jobId'>, overwrite: boolean): void {
-  const direct = directAttributes(span);
+export function stampIdentity(
+  span: ApiSpan,
+  identity: Pick<RequestIdentity, 'requestId' | 'correlationId' | 'tenantId' | 'userId' | 'jobId'>,
+  overwrite: boolean,
+  direct: ReturnType<typeof directAttributes> = directAttributes(span),
+): void {
   putAttribute(span, direct, ATTR.requestId, identity.requestId, overwrite);
   putAttribute(span, direct, ATTR.correlationId, identity.correlationId, overwrite);
   putAttribute(span, direct, ATTR.tenantId, identity.tenantId, overwrite);

@@ -3,7 +3,7 @@ import { context, propagation, SpanStatusCode, type Attributes, type Baggage, ty
 import { auditSharedStateAccess } from '../../audit/internal/runtime-audit.js';
 import { RequestContextMissingError } from '../../errors/errors.js';
 import { GEN_AI } from '../../tools/internal/gen-ai.js';
-import { getRuntime, processState } from '../../tracing/internal/runtime.js';
+import { getRuntime, processState, type Runtime } from '../../tracing/internal/runtime.js';
 import type { RequestContext, RequestContextInit, RequestContextValues, ValueKey } from '../types.js';
 import { bindListenersToRequests, markBoundToRequest, type ListenerTarget } from './bind-listeners.js';
 import { directAttributes, putAttribute } from './checked-attributes.js';
@@ -12,7 +12,7 @@ import { requestContextOf } from './active-request.js';
 import { stampIdentity } from './request-attributes-processor.js';
 import { RequestBaggage } from './request-baggage.js';
 import { RequestContextImpl } from './request-context.js';
-import { BAGGAGE_KEY, ScopeContext, SPAN_KEY } from './scope-context.js';
+import { ScopeContext } from './scope-context.js';
 
 export { requestContextOf };
 
@@ -44,13 +44,53 @@ export function withRequestContext<T>(init: RequestContextInit, fn: (ctx: Reques
   return runRequest(init, fn);
 }
 
-/** withRequestContext() with the span shape and parent an edge adapter chooses. */
-export async function runRequest<T>(
+/**
+ * withRequestContext() with the span shape and parent an edge adapter chooses.
+ * Not an async function: the span ends in a reaction to `fn`'s promise, one
+ * promise and one turn fewer per request than awaiting it.
+ */
+export function runRequest<T>(
   init: RequestContextInit,
   fn: (ctx: RequestContext) => T | Promise<T>,
   spanOptions: RequestSpanOptions = {},
   parent: Context = context.active(),
 ): Promise<T> {
+  let request: EnteredRequest;
+  let result: T | Promise<T>;
+  try {
+    request = enterRequest(init, fn, spanOptions, parent);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  try {
+    result = context.with(request.scope, fn, undefined, request.ctx);
+  } catch (error) {
+    leaveRequest(request, true, error);
+    return Promise.reject(error);
+  }
+  return Promise.resolve(result).then(
+    (value) => {
+      leaveRequest(request, false);
+      return value;
+    },
+    (error: unknown) => {
+      leaveRequest(request, true, error);
+      throw error;
+    },
+  );
+}
+
+/** A request entered by runRequest(): what leaving it needs. */
+interface EnteredRequest {
+  readonly runtime: Runtime;
+  readonly span: Span;
+  readonly ctx: RequestContextImpl;
+  /** The request's context: its span, request context and baggage. */
+  readonly scope: Context;
+}
+
+/** Checks `init`, starts the request span and makes the request's context; throws TypeError on a bad init. */
+function enterRequest(init: RequestContextInit, fn: unknown, spanOptions: RequestSpanOptions, parent: Context): EnteredRequest {
   const runtime = getRuntime('withRequestContext()');
   assertInit(init);
   if (typeof fn !== 'function') throw new TypeError('withRequestContext(init, fn): fn must be a function.');
@@ -69,23 +109,21 @@ export async function runRequest<T>(
     runtime,
   );
   // The marker and the identity (checked above), written without the SDK validating them again; they win over the adapter's attributes.
-  putAttribute(span, directAttributes(span), ATTR.requestSpan, true, true);
-  stampIdentity(span, ctx, true);
-  if (init.conversationId !== undefined) putAttribute(span, directAttributes(span), GEN_AI.conversationId, init.conversationId, true);
-  // One context with the span, the request and its baggage (what trace.setSpan() and propagation.setBaggage() would set).
-  const own = new Map<symbol, unknown>().set(SPAN_KEY, span).set(REQUEST_CONTEXT_KEY, ctx).set(BAGGAGE_KEY, identityBaggage(parent, outer, ctx));
-  const bound = new ScopeContext(parent, own);
+  const direct = directAttributes(span);
+  putAttribute(span, direct, ATTR.requestSpan, true, true);
+  stampIdentity(span, ctx, true, direct);
+  if (init.conversationId !== undefined) putAttribute(span, direct, GEN_AI.conversationId, init.conversationId, true);
   // Counted so a runtime replaced by a restart releases its own store only after this request.
   runtime.requests?.enter();
-  try {
-    return await context.with(bound, fn, undefined, ctx);
-  } catch (error) {
-    recordError(span, error);
-    throw error;
-  } finally {
-    span.end();
-    runtime.requests?.leave();
-  }
+  // One context with the span, the request and its baggage (what trace.setSpan() and propagation.setBaggage() would set).
+  return { runtime, span, ctx, scope: ScopeContext.forRequest(parent, span, ctx, identityBaggage(parent, outer, ctx)) };
+}
+
+/** Ends the request's span (recording `error` when it failed) and releases it. */
+function leaveRequest({ runtime, span }: EnteredRequest, failed: boolean, error?: unknown): void {
+  if (failed) recordError(span, error);
+  span.end();
+  runtime.requests?.leave();
 }
 
 /**

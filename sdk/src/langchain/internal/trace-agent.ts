@@ -1,7 +1,7 @@
 import { context } from '@opentelemetry/api';
 import { recordError } from '../../context/internal/request-scope.js';
 import { startAgentSpan, type AgentSpanInit, type StartedAgentSpan } from '../../tools/internal/agent-span.js';
-import { traceStream } from '../../tools/internal/streaming.js';
+import { isStreamResult, traceStream } from '../../tools/internal/streaming.js';
 import type { InvocableAgent, TraceAgentOptions } from '../types.js';
 
 type AgentMethod = (input: unknown, config?: RunConfig) => Promise<unknown>;
@@ -106,8 +106,13 @@ async function streamInSpan(shape: AgentSpanShape, config: RunConfig | undefined
     span.end();
     throw error;
   }
+  const iterable = asAsyncIterable(stream);
+  if (!isStreamResult(iterable)) {
+    span.end();
+    return stream;
+  }
   let ended = false;
-  const traced = traceStream(asAsyncIterable(stream), {
+  return traceStream(iterable, {
     context: agentContext,
     span,
     end: (outcome, _items, error) => {
@@ -118,8 +123,6 @@ async function streamInSpan(shape: AgentSpanShape, config: RunConfig | undefined
       span.end();
     },
   });
-  if (traced === undefined) span.end();
-  return traced ?? stream;
 }
 
 /** Only the async-iterator face of LangGraph's stream (a ReadableStream that is also iterated with next()), so the traced result keeps next(). */

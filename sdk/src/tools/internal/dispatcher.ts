@@ -17,7 +17,7 @@ import type { ExecuteOptions, ToolClass, ToolDispatcher, ToolType } from '../typ
 import { agentAttributesFor } from './agent-span.js';
 import { DefinedTool } from './define-tool.js';
 import { EXECUTE_TOOL, GEN_AI } from './gen-ai.js';
-import { traceStream, type StreamScope } from './streaming.js';
+import { isStreamResult, traceStream, type StreamScope } from './streaming.js';
 import type { Tool } from './tool.js';
 import { ToolCallImpl } from './tool-call.js';
 
@@ -71,8 +71,9 @@ export class Dispatcher implements ToolDispatcher {
     this.#recording = recording;
   }
 
-  async execute<R = unknown>(name: string, args?: unknown, options: ExecuteOptions = {}): Promise<R> {
-    return this.#execute<R>(name, args, checkedOptions(options), undefined);
+  // Not async themselves: #execute() is, so a bad option still rejects, and the call is one promise, not two.
+  execute<R = unknown>(name: string, args?: unknown, options?: ExecuteOptions): Promise<R> {
+    return this.#execute<R>(name, args, options, undefined);
   }
 
   /**
@@ -83,11 +84,12 @@ export class Dispatcher implements ToolDispatcher {
    * invokes the tool before it returns: an adapter that must hand its framework a stream
    * synchronously can tell a streaming tool by what the tool returned.
    */
-  async executeInSpan<R = unknown>(span: Span, name: string, args?: unknown, options: ExecuteOptions = {}): Promise<R> {
-    return this.#execute<R>(name, args, checkedOptions(options), span);
+  executeInSpan<R = unknown>(span: Span, name: string, args?: unknown, options?: ExecuteOptions): Promise<R> {
+    return this.#execute<R>(name, args, options, span);
   }
 
-  async #execute<R>(name: string, args: unknown, { callId = `call_${randomUUID()}`, signal }: ExecuteOptions, borrowed: Span | undefined): Promise<R> {
+  async #execute<R>(name: string, args: unknown, options: ExecuteOptions | undefined, borrowed: Span | undefined): Promise<R> {
+    const { callId = `call_${randomUUID()}`, signal } = options === undefined ? NO_OPTIONS : checkedOptions(options);
     const { tracer } = getRuntime('dispatcher.execute()');
     const tool = this.#tools.get(name);
     const span = borrowed ? this.#enrich(borrowed, name, tool, callId) : this.#start(tracer, name, tool, callId);
@@ -102,8 +104,8 @@ export class Dispatcher implements ToolDispatcher {
         signal?.throwIfAborted();
         // Invoked before the first await (executeInSpan() promises it).
         const result = await tool.run(args, new ToolCallImpl(callId, this.#owner, signal));
-        const stream = traceStream(result, this.#streamScope(toolContext, span, failedAtStart, borrowed !== undefined));
-        if (stream !== undefined) {
+        if (isStreamResult(result)) {
+          const stream = traceStream(result, this.#streamScope(toolContext, span, failedAtStart, borrowed !== undefined));
           // The call goes on while the caller consumes the stream: the span ends with the consumption.
           streaming = true;
           return stream as R;
@@ -262,6 +264,8 @@ function recordFailure(span: Span, error: unknown, borrowed: boolean): void {
 }
 
 /** The caller's options, checked: a wrong type is a bug in the caller, so the call rejects before any span. */
+const NO_OPTIONS: ExecuteOptions = Object.freeze({});
+
 function checkedOptions(options: ExecuteOptions): ExecuteOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('dispatcher.execute(name, args, options): options must be an object { callId?, signal? }.');
   const { callId, signal } = options;

@@ -18,21 +18,23 @@ export interface StreamScope {
   end(outcome: StreamOutcome, itemCount: number, error?: unknown): void;
 }
 
+/** Whether a tool's result is a stream traceStream() wraps (sync iterables such as arrays and strings are plain values). */
+export function isStreamResult(result: unknown): result is ReadableStream | Readable | AsyncIterable<unknown> {
+  return isReadableStream(result) || isNodeReadable(result) || isAsyncIterable(result);
+}
+
 /**
  * A streamed tool result wrapped so its tool span covers the consumption:
  * an async iterable (an async generator above all) comes back as an async
  * iterator, a web ReadableStream as a ReadableStream and a node:stream
- * Readable as a Readable, each yielding the very same values. Returns
- * undefined for anything else (sync iterables such as arrays and strings are
- * plain values).
+ * Readable as a Readable, each yielding the very same values.
  */
-export function traceStream(result: unknown, scope: StreamScope): unknown {
+export function traceStream(result: ReadableStream | Readable | AsyncIterable<unknown>, scope: StreamScope): unknown {
   if (isReadableStream(result)) return traceReadableStream(result, scope);
   if (isNodeReadable(result)) {
     return Readable.from(traceAsyncIterable(result, scope), { objectMode: result.readableObjectMode, highWaterMark: result.readableHighWaterMark });
   }
-  if (isAsyncIterable(result)) return traceAsyncIterable(result, scope);
-  return undefined;
+  return traceAsyncIterable(result, scope);
 }
 
 /** Each next() runs in the tool span's context; the end (done, a throw, or the consumer's return()) ends the call. */

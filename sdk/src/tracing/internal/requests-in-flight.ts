@@ -13,7 +13,7 @@ export class RequestsInFlight {
 
   leave(): void {
     this.#running--;
-    if (this.#running === 0) for (const resolve of this.#waiting.splice(0)) resolve();
+    if (this.#running === 0 && this.#waiting.length > 0) for (const resolve of this.#waiting.splice(0)) resolve();
   }
 
   /** Resolves once no request is running (at once when none is). */
