@@ -1,19 +1,22 @@
-import { createTraceState, isSpanContextValid, propagation, ROOT_CONTEXT, trace, type BaggageEntry, type Context, type SpanContext } from '@opentelemetry/api';
+import { createTraceState, isSpanContextValid, propagation, trace, type BaggageEntry, type Context, type SpanContext } from '@opentelemetry/api';
 import { auditSharedStateAccess } from '../../audit/internal/runtime-audit.js';
 import { REQUEST_CONTEXT_KEY } from '../../context/internal/keys.js';
+import { RequestBaggage } from '../../context/internal/request-baggage.js';
 import { RequestContextImpl } from '../../context/internal/request-context.js';
 import { requestContextOf } from '../../context/internal/request-scope.js';
 import type { RequestContextSnapshot } from '../../context/types.js';
 import type { SharedStateStore } from '../../shared-state/types.js';
+import { TASK_ROOT } from './task-context.js';
 
 /**
  * A context as structured-clone data for a worker-thread hop: the span
  * context, the request context (identity and values) and the baggage entries.
  * Plain values rather than W3C header strings: a thread hop needs no
  * percent-encoding or parsing (child processes, which do, use the env
- * carriers). One flat array rather than nested objects: structured clone pays
- * per object and per property, and nested carriers cost more to send than
- * the task itself.
+ * carriers). One flat array of strings and numbers, the values and baggage as
+ * key/value runs in it: structured clone pays per object and per property (a
+ * values object cost more to send than the six strings of the identity), and
+ * nested carriers cost more to send than the task itself.
  */
 export type ContextCarrier = [
   traceId: string | undefined,
@@ -27,24 +30,29 @@ export type ContextCarrier = [
   userId: string | undefined,
   jobId: string | undefined,
   requestTraceId: string | undefined,
-  /** The request-scoped values; undefined when there are none. */
-  values: Record<string, unknown> | undefined,
-  /** How many baggage entries follow; undefined when the context has no baggage. */
-  baggageEntries: number | undefined,
-  /** key, value, key, value, … */
-  ...baggage: string[],
+  /** How many request-scoped values follow (key, value, …). */
+  valueCount: number,
+  /** …the values, then how many baggage entries follow (key, value, …): OWN_BAGGAGE or NO_BAGGAGE instead when there are none to send. */
+  ...rest: unknown[],
 ];
 
-/** Index of the first baggage key in a carrier. */
-const BAGGAGE_START = 12;
+/**
+ * The baggage is the request's own identity baggage (what withRequestContext()
+ * puts in the context, read from the request itself): the worker rebuilds it
+ * from the request it restores, as the submitting thread reads it from the
+ * request there. Sent only when that is exactly what the context holds, so the
+ * worker-entry `baggage` audit reaches the verdict it would reach on the entries.
+ */
+const OWN_BAGGAGE = -1;
+/** The context has no baggage. */
+const NO_BAGGAGE = -2;
+/** Index of the value count; the values follow it. */
+const VALUES = 10;
 
 /** Captures `ctx` (span context, request context, baggage) as plain data; `spanContext` overrides the context's span. */
 export function captureCarrier(ctx: Context, spanContext: SpanContext | undefined = trace.getSpanContext(ctx)): ContextCarrier {
   const span = spanContext && isSpanContextValid(spanContext) ? spanContext : undefined;
   const request = requestContextOf(ctx);
-  const values = request?.values();
-  const baggage = propagation.getBaggage(ctx);
-  const entries = baggage?.getAllEntries();
   const carrier: ContextCarrier = [
     span?.traceId,
     span?.spanId,
@@ -56,38 +64,80 @@ export function captureCarrier(ctx: Context, spanContext: SpanContext | undefine
     request?.userId,
     request?.jobId,
     request?.traceId,
-    values && hasKeys(values) ? values : undefined,
-    entries?.length,
+    0,
   ];
-  if (entries) for (const [key, entry] of entries) carrier.push(key, entry.value);
+  if (request) pushValues(carrier, request.values());
+  pushBaggage(carrier, ctx, request);
   return carrier;
 }
 
-/** The OpenTelemetry context a carrier describes: remote parent span, baggage and a copy of the request context. */
+function pushValues(carrier: ContextCarrier, values: Record<string, unknown>): void {
+  let count = 0;
+  for (const key in values) {
+    carrier.push(key, values[key]);
+    count++;
+  }
+  carrier[VALUES] = count;
+}
+
+function pushBaggage(carrier: ContextCarrier, ctx: Context, request: RequestContextImpl | undefined): void {
+  const baggage = propagation.getBaggage(ctx);
+  if (!baggage) carrier.push(NO_BAGGAGE);
+  else if (request && baggage instanceof RequestBaggage && baggage.identity === request) carrier.push(OWN_BAGGAGE);
+  else {
+    const entries = baggage.getAllEntries();
+    carrier.push(entries.length);
+    for (const [key, entry] of entries) carrier.push(key, entry.value);
+  }
+}
+
+/**
+ * The OpenTelemetry context a carrier describes: remote parent span, baggage
+ * and the task's own copy of the request context (a change made in one task
+ * never reaches another task of the same request).
+ */
 export function restoreContext(carrier: ContextCarrier, store: SharedStateStore): Context {
-  const [traceId, spanId, traceFlags, traceState, requestId, correlationId, tenantId, userId, jobId, requestTraceId, values, baggageEntries] = carrier;
-  let ctx = ROOT_CONTEXT;
+  let ctx = TASK_ROOT;
+  const traceId = carrier[0];
+  const spanId = carrier[1];
+  const traceFlags = carrier[2];
   if (traceId !== undefined && spanId !== undefined && traceFlags !== undefined) {
-    ctx = trace.setSpanContext(ctx, { traceId, spanId, traceFlags, isRemote: true, ...(traceState ? { traceState: createTraceState(traceState) } : {}) });
+    const traceState = carrier[3];
+    const spanContext: SpanContext = { traceId, spanId, traceFlags, isRemote: true };
+    if (traceState) spanContext.traceState = createTraceState(traceState);
+    ctx = trace.setSpanContext(ctx, spanContext);
   }
-  if (baggageEntries !== undefined) {
-    const entries: Record<string, BaggageEntry> = {};
-    for (let i = BAGGAGE_START; i < carrier.length; i += 2) entries[carrier[i] as string] = { value: carrier[i + 1] as string };
-    ctx = propagation.setBaggage(ctx, propagation.createBaggage(entries));
-  }
-  if (requestId === undefined) return ctx;
-  const identity = { requestId, correlationId: correlationId!, tenantId: tenantId!, userId: userId!, jobId, traceId: requestTraceId! };
-  return ctx.setValue(REQUEST_CONTEXT_KEY, new RequestContextImpl(identity, values && Object.entries(values), store, auditSharedStateAccess));
+  const request = restoreRequest(carrier, store);
+  const baggageAt = VALUES + 1 + 2 * carrier[VALUES];
+  const baggage = carrier[baggageAt] as number;
+  if (baggage === OWN_BAGGAGE && request) ctx = propagation.setBaggage(ctx, new RequestBaggage(request));
+  else if (baggage >= 0) ctx = propagation.setBaggage(ctx, propagation.createBaggage(baggageEntries(carrier, baggageAt + 1, baggage)));
+  return request ? ctx.setValue(REQUEST_CONTEXT_KEY, request) : ctx;
+}
+
+function restoreRequest(carrier: ContextCarrier, store: SharedStateStore): RequestContextImpl | undefined {
+  const requestId = carrier[4];
+  if (requestId === undefined) return undefined;
+  const identity = { requestId, correlationId: carrier[5]!, tenantId: carrier[6]!, userId: carrier[7]!, jobId: carrier[8], traceId: carrier[9]! };
+  const count = carrier[VALUES];
+  return new RequestContextImpl(identity, count === 0 ? undefined : valueEntries(carrier, count), store, auditSharedStateAccess);
+}
+
+function valueEntries(carrier: ContextCarrier, count: number): [string, unknown][] {
+  const entries: [string, unknown][] = [];
+  for (let i = VALUES + 1; i < VALUES + 1 + 2 * count; i += 2) entries.push([carrier[i] as string, carrier[i + 1]]);
+  return entries;
+}
+
+function baggageEntries(carrier: ContextCarrier, start: number, count: number): Record<string, BaggageEntry> {
+  const entries: Record<string, BaggageEntry> = {};
+  for (let i = start; i < start + 2 * count; i += 2) entries[carrier[i] as string] = { value: carrier[i + 1] as string };
+  return entries;
 }
 
 /** The request-scoped values a carrier takes to the worker (to name one that cannot be cloned). */
 export function carriedValues(carrier: ContextCarrier): Record<string, unknown> {
-  return carrier[10] ?? {};
-}
-
-function hasKeys(object: object): boolean {
-  for (const _ in object) return true;
-  return false;
+  return Object.fromEntries(valueEntries(carrier, carrier[VALUES]));
 }
 
 /** `ctx` with a request context rebuilt from a snapshot taken in another thread or process. */

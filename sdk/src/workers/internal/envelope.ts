@@ -1,23 +1,28 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { WorkerSettings } from '../../tracing/internal/runtime.js';
 import type { ContextCarrier } from './carrier.js';
 import type { SpanData } from './span-transfer.js';
+import type { WorkerSetup } from './worker-setup.js';
 
-/** Marks isotrace's task envelopes and replies, so a worker task can tell them from a plain piscina task. */
+/** Marks isotrace's task envelopes, so a worker task can tell them from a plain piscina task. */
 export const ENVELOPE = '__isotrace_task__';
+/** Marks a worker task's replies, so pool.run() can tell them from a plain worker's result. */
+export const REPLY = '__isotrace_reply__';
 
-/** What pool.run() sends: the user's task plus the context it was submitted in. */
-export interface TaskEnvelope {
-  [ENVELOPE]: 1;
-  task: unknown;
-  name: string;
-  carrier: ContextCarrier;
-  settings: WorkerSettings | undefined;
-  /** The BroadcastChannel serving the submitting thread's SharedState store. */
-  storeChannel: string | undefined;
+/**
+ * What pool.run() sends: the user's task plus the context it was submitted in.
+ * An array rather than an object: structured clone pays per object and per
+ * property, on both threads.
+ */
+export type TaskEnvelope = [
+  marker: typeof ENVELOPE,
+  task: unknown,
+  name: string,
+  carrier: ContextCarrier,
+  /** What a thread needs to set up tracing at its first task (see worker-setup.ts). */
+  setup: WorkerSetup,
   /** Where the task's progress events go, when the submitting request has a connection (in the transfer list). */
-  events?: MessagePort;
-}
+  events: MessagePort | undefined,
+];
 
 /** An error as data: name, message and stack survive the thread hop. */
 export interface ErrorData {
@@ -27,23 +32,15 @@ export interface ErrorData {
   code?: unknown;
 }
 
-/** What a worker task returns: its result or error, and the spans finished in the worker. */
-export interface TaskReply {
-  [ENVELOPE]: 1;
-  ok: boolean;
-  result?: unknown;
-  error?: ErrorData;
-  spans: SpanData[];
-  /** How many progress events the task sent on the envelope's `events` port. */
-  events?: number;
-}
+/** What a worker task returns: its result or error, the spans finished in the worker, and how many progress events it sent. */
+export type TaskReply = [marker: typeof REPLY, ok: true, result: unknown, spans: SpanData[], events: number] | [marker: typeof REPLY, ok: false, error: ErrorData, spans: SpanData[], events: number];
 
 export function isEnvelope(value: unknown): value is TaskEnvelope {
-  return typeof value === 'object' && value !== null && (value as Record<string, unknown>)[ENVELOPE] === 1 && 'carrier' in value;
+  return Array.isArray(value) && value.length === 6 && value[0] === ENVELOPE;
 }
 
 export function isReply(value: unknown): value is TaskReply {
-  return typeof value === 'object' && value !== null && (value as Record<string, unknown>)[ENVELOPE] === 1 && 'spans' in value;
+  return Array.isArray(value) && value.length === 5 && value[0] === REPLY;
 }
 
 export function toErrorData(error: unknown): ErrorData {

@@ -15,8 +15,9 @@ export type SpanData = [
   spanId: string,
   traceFlags: number,
   isRemote: boolean | undefined,
-  /** Undefined for a root span. */
+  /** Undefined for a root span, and where it is the span's own (a child's always is: sent once). */
   parentTraceId: string | undefined,
+  /** Undefined for a root span. */
   parentSpanId: string | undefined,
   parentTraceFlags: number | undefined,
   parentIsRemote: boolean | undefined,
@@ -49,7 +50,7 @@ export function toSpanData(span: ReadableSpan): SpanData {
     spanId,
     traceFlags,
     isRemote,
-    parent?.traceId,
+    parent?.traceId === traceId ? undefined : parent?.traceId,
     parent?.spanId,
     parent?.traceFlags,
     parent?.isRemote,
@@ -84,7 +85,7 @@ export function fromSpanData(data: SpanData, resource: Resource): ReadableSpan {
     droppedAttributes, droppedEvents, droppedLinks, scopeName, scopeVersion, scopeSchemaUrl,
   ] = data;
   const context: SpanContext = { traceId, spanId, traceFlags, isRemote };
-  const parent: SpanContext | undefined = parentSpanId === undefined ? undefined : { traceId: parentTraceId!, spanId: parentSpanId, traceFlags: parentTraceFlags!, isRemote: parentIsRemote };
+  const parent: SpanContext | undefined = parentSpanId === undefined ? undefined : { traceId: parentTraceId ?? traceId, spanId: parentSpanId, traceFlags: parentTraceFlags!, isRemote: parentIsRemote };
   const startTime: HrTime = [startSeconds, startNanos];
   const endTime: HrTime = [endSeconds, endNanos];
   return {

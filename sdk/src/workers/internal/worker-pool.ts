@@ -17,6 +17,7 @@ import { captureCarrier, carriedValues } from './carrier.js';
 import { ENVELOPE, fromErrorData, isReply, type TaskEnvelope } from './envelope.js';
 import { serveSharedState } from './shared-state-channel.js';
 import { eventsOf, fromSpanData, type SpanData } from './span-transfer.js';
+import { SetupEncoder } from './worker-setup.js';
 
 /**
  * Creates a piscina worker pool whose tasks carry the submitting request's
@@ -45,6 +46,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
 class IsotraceWorkerPool implements WorkerPool {
   readonly #piscina: Piscina;
   readonly #storeChannel = `isotrace.shared-state.${randomUUID()}`;
+  readonly #setup = new SetupEncoder();
   #serving: { store: Runtime['store']; stop(): void } | undefined;
   /** Set while a thread that just died is failing its tasks (piscina destroys it, then rejects them, in one turn). */
   #threadDied: object | undefined;
@@ -75,15 +77,8 @@ class IsotraceWorkerPool implements WorkerPool {
     try {
       if (options.context) auditSubmission(options.context, span);
       relay = eventRelay(submitted, span);
-      const envelope: TaskEnvelope = {
-        [ENVELOPE]: 1,
-        task,
-        name,
-        carrier: captureCarrier(submitted, span.spanContext()),
-        settings: runtime.workerSettings,
-        storeChannel: runtime.workerSettings.store ? undefined : this.#serveStore(runtime),
-        ...(relay ? { events: relay.port } : {}),
-      };
+      const storeChannel = runtime.workerSettings.store ? undefined : this.#serveStore(runtime);
+      const envelope: TaskEnvelope = [ENVELOPE, task, name, captureCarrier(submitted, span.spanContext()), this.#setup.encode(runtime.workerSettings, storeChannel), relay?.port];
       let reply: unknown;
       try {
         reply = await this.#piscina.run(envelope, piscinaRunOptions(options, relay?.port));
@@ -91,12 +86,15 @@ class IsotraceWorkerPool implements WorkerPool {
         throw explainRunFailure(error, envelope, name, this.#threadDied !== undefined);
       }
       if (!isReply(reply)) return reply as R;
+      const [, ok, outcome, spans, events] = reply;
       // The task's events reach the request's connection before its result does.
-      await relay?.drain(reply.events ?? 0);
-      runtime.exportSpans(reply.spans.map((data) => fromSpanData(data, runtime.resource)));
-      countForwardedViolations(runtime, reply.spans);
-      if (!reply.ok) throw fromErrorData(reply.error ?? { name: 'Error', message: 'worker task failed' });
-      return reply.result as R;
+      if (relay) await relay.drain(events);
+      if (spans.length > 0) {
+        runtime.exportSpans(spans.map((data) => fromSpanData(data, runtime.resource)));
+        countForwardedViolations(runtime, spans);
+      }
+      if (!ok) throw fromErrorData(outcome);
+      return outcome as R;
     } catch (error) {
       recordError(span, error);
       throw error;
@@ -127,6 +125,7 @@ class IsotraceWorkerPool implements WorkerPool {
 }
 
 function piscinaRunOptions(options: WorkerRunOptions, eventPort?: MessagePort): { name?: string; transferList?: never; signal?: AbortSignal } {
+  if (options.name === undefined && options.transferList === undefined && options.signal === undefined && eventPort === undefined) return NO_RUN_OPTIONS;
   const transferList = eventPort ? [...(options.transferList ?? []), eventPort] : options.transferList;
   return {
     ...(options.name === undefined ? {} : { name: options.name }),
@@ -134,6 +133,9 @@ function piscinaRunOptions(options: WorkerRunOptions, eventPort?: MessagePort): 
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   };
 }
+
+/** piscina's run options when pool.run() has none (piscina only reads them). */
+const NO_RUN_OPTIONS = Object.freeze({});
 
 /** Submitting another request's context from inside a request is the cross-request hand-off the audit exists for. */
 function auditSubmission(submitted: Context, span: ReturnType<Runtime['tracer']['startSpan']>): void {
@@ -184,8 +186,8 @@ function explainRunFailure(error: unknown, envelope: TaskEnvelope, name: string,
   return new WorkerTaskError(`Worker thread died while running task '${name}': ${err.message}`, { cause: err });
 }
 
-function unclonableValue(envelope: TaskEnvelope): string {
-  for (const [key, value] of Object.entries(carriedValues(envelope.carrier))) {
+function unclonableValue([, , , carrier]: TaskEnvelope): string {
+  for (const [key, value] of Object.entries(carriedValues(carrier))) {
     try {
       structuredClone(value);
     } catch {

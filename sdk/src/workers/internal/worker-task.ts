@@ -5,7 +5,7 @@ import { runWithEventSink } from '../../events/internal/emit.js';
 import { WorkerEventPort } from '../../events/internal/worker-events.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
 import { restoreContext } from './carrier.js';
-import { ENVELOPE, isEnvelope, toErrorData, type TaskEnvelope, type TaskReply } from './envelope.js';
+import { isEnvelope, REPLY, toErrorData, type TaskEnvelope, type TaskReply } from './envelope.js';
 import { ensureWorkerTracing } from './worker-tracing.js';
 
 /**
@@ -29,36 +29,38 @@ import { ensureWorkerTracing } from './worker-tracing.js';
  */
 export function defineWorkerTask<T, R>(fn: (task: T) => R | Promise<R>): (envelope: T) => Promise<R> {
   if (typeof fn !== 'function') throw new TypeError('defineWorkerTask(fn): fn must be a function.');
-  return (async (envelope: unknown) => {
-    if (!isEnvelope(envelope)) return fn(envelope as T); // a plain piscina task: no context to restore
-    return runEnvelope(envelope, fn as (task: unknown) => unknown);
-  }) as (envelope: T) => Promise<R>;
+  // A plain piscina task (no envelope) has no context to restore.
+  return ((envelope: unknown) => (isEnvelope(envelope) ? runEnvelope(envelope, fn as (task: unknown) => unknown) : runPlain(fn, envelope as T))) as (envelope: T) => Promise<R>;
+}
+
+async function runPlain<T, R>(fn: (task: T) => R | Promise<R>, task: T): Promise<R> {
+  return fn(task);
 }
 
 async function runEnvelope(envelope: TaskEnvelope, fn: (task: unknown) => unknown): Promise<TaskReply> {
-  const forwarding = await ensureWorkerTracing(envelope.settings, envelope.storeChannel);
+  const [, task, name, carrier, setup, eventPort] = envelope;
+  const forwarding = await ensureWorkerTracing(setup);
   const runtime = getRuntime('defineWorkerTask()');
-  const parent = restoreContext(envelope.carrier, runtime.store);
-  const span = runtime.tracer.startSpan(`worker.task ${envelope.name}`, { kind: SpanKind.INTERNAL, attributes: { 'isotrace.worker.task': envelope.name } }, parent);
-  const reply: TaskReply = { [ENVELOPE]: 1, ok: true, spans: [] };
+  const parent = restoreContext(carrier, runtime.store);
+  const span = runtime.tracer.startSpan(`worker.task ${name}`, { kind: SpanKind.INTERNAL, attributes: { 'isotrace.worker.task': name } }, parent);
   const request = requestContextOf(parent);
-  const events = envelope.events && request ? new WorkerEventPort(envelope.events, request) : undefined;
+  const events = eventPort && request ? new WorkerEventPort(eventPort, request) : undefined;
+  let ok = true;
+  let outcome: unknown;
   await context.with(trace.setSpan(parent, span), async () => {
     try {
       auditWorkerEntry(parent);
       // Events are counted where they are delivered: the submitting thread.
-      reply.result = await (events ? runWithEventSink(request!, events, () => fn(envelope.task), { span: undefined, count: false }) : fn(envelope.task));
+      outcome = await (events ? runWithEventSink(request!, events, () => fn(task), { span: undefined, count: false }) : fn(task));
     } catch (error) {
       recordError(span, error);
-      reply.ok = false;
-      reply.error = toErrorData(error);
+      ok = false;
+      outcome = toErrorData(error);
     } finally {
       span.end();
     }
   });
-  if (events) reply.events = events.sent;
-  reply.spans = forwarding?.take() ?? [];
-  return reply;
+  return [REPLY, ok, outcome, forwarding?.take() ?? [], events?.sent ?? 0] as TaskReply;
 }
 
 /** Worker-entry audits: the snapshot belongs to the trace and baggage it arrived with. */

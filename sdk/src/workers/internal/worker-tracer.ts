@@ -36,6 +36,7 @@ import type { ReadableSpan, Span as SdkSpan, SpanProcessor, TimedEvent } from '@
 
 /** The SDK's default span limits (a TracerProvider without spanLimits). */
 const LIMIT = 128;
+const SPAN_LIMITS = Object.freeze({ attributeCountLimit: LIMIT });
 /** @opentelemetry/core's suppressTracing() key (a context key is Symbol.for(its name): the same in every copy). */
 const SUPPRESS_TRACING_KEY = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
 const NANOS_PER_SECOND = 1e9;
@@ -89,7 +90,7 @@ class WorkerTracer implements Tracer {
       ...(validParent?.traceState ? { traceState: validParent.traceState } : {}),
     };
     if (!sampled) return trace.wrapSpanContext(spanContext);
-    const links = (options.links ?? []).map((link) => ({ context: link.context, ...cleanAttributes(link.attributes, LIMIT, isAnyValue) }));
+    const links = options.links === undefined ? [] : options.links.map((link) => ({ context: link.context, ...cleanAttributes(link.attributes, LIMIT, isAnyValue) }));
     const { attributes, droppedAttributesCount } = cleanAttributes(options.attributes, LIMIT, isAnyValue);
     const span = new WorkerSpan({ name, kind: options.kind ?? SpanKind.INTERNAL, spanContext, parent: validParent, links, attributes: attributes ?? {}, droppedAttributesCount: droppedAttributesCount ?? 0, startTime: options.startTime, scope: this.#scope, resource: this.#resource, processors: this.#processors });
     for (const processor of this.#processors) processor.onStart(span as unknown as SdkSpan, ctx);
@@ -144,7 +145,14 @@ class WorkerSpan implements Span, ReadableSpan {
   droppedLinksCount = 0;
   readonly #spanContext: SpanContext;
   readonly #processors: readonly SpanProcessor[];
-  #attributeCount: number;
+  /**
+   * The SDK span's names for its attribute count and limits: isotrace writes
+   * the request identity it checked itself straight into spans that have them
+   * (see directAttributes()), as setAttribute() would, without validating it
+   * again on every span.
+   */
+  _attributesCount: number;
+  readonly _spanLimits = SPAN_LIMITS;
   /** performance.now() at start, and what turns a performance.now() reading into epoch milliseconds (as the SDK's span). */
   readonly #startedAt: number;
   readonly #epochOffset: number;
@@ -166,7 +174,7 @@ class WorkerSpan implements Span, ReadableSpan {
     this.links = init.links.length > LIMIT ? init.links.slice(init.links.length - LIMIT) : init.links;
     this.droppedLinksCount = init.links.length - this.links.length;
     this.attributes = init.attributes;
-    this.#attributeCount = Object.keys(init.attributes).length;
+    this._attributesCount = Object.keys(init.attributes).length;
     this.droppedAttributesCount = init.droppedAttributesCount;
   }
 
@@ -181,7 +189,7 @@ class WorkerSpan implements Span, ReadableSpan {
       return this;
     }
     const isNew = !Object.hasOwn(this.attributes, key);
-    if (isNew && this.#attributeCount >= LIMIT) {
+    if (isNew && this._attributesCount >= LIMIT) {
       if (++this.droppedAttributesCount === 1) diag.warn('Dropping extra attributes.');
       return this;
     }
@@ -190,7 +198,7 @@ class WorkerSpan implements Span, ReadableSpan {
       return this;
     }
     this.attributes[key] = copyValue(value) as AttributeValue;
-    if (isNew) this.#attributeCount++;
+    if (isNew) this._attributesCount++;
     return this;
   }
 
@@ -306,12 +314,19 @@ export function workerResource(attributes: Attributes): Resource {
   };
 }
 
+/** A random id of `bytes` bytes as lowercase hex, never all zeros (an invalid id); from Math.random, as the SDK's RandomIdGenerator. */
 function randomId(bytes: 8 | 16): string {
-  const id = Buffer.allocUnsafe(bytes);
-  for (let i = 0; i < bytes; i += 4) id.writeUInt32BE((Math.random() * 2 ** 32) >>> 0, i);
-  if (id.every((byte) => byte === 0)) id[bytes - 1] = 1; // all-zero ids are invalid
-  return id.toString('hex');
+  let id = '';
+  for (let i = 0; i < bytes; i += 4) {
+    const word = (Math.random() * 2 ** 32) >>> 0;
+    id += HEX[word >>> 24]! + HEX[(word >>> 16) & 0xff]! + HEX[(word >>> 8) & 0xff]! + HEX[word & 0xff]!;
+  }
+  return id === INVALID_IDS[bytes] ? `${id.slice(0, -1)}1` : id;
 }
+
+/** Two hex digits per byte value (a table: Number#toString(16) cost more than the rest of the span's start). */
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+const INVALID_IDS = { 8: '0'.repeat(16), 16: '0'.repeat(32) };
 
 /** @opentelemetry/core's cleanAttributes(): drops undefined, empty keys, invalid values and those over the count limit; copies arrays and maps. */
 function cleanAttributes(input: Attributes | undefined, countLimit: number, isValid: (value: unknown) => boolean): { attributes?: Attributes; droppedAttributesCount?: number } {
@@ -319,8 +334,9 @@ function cleanAttributes(input: Attributes | undefined, countLimit: number, isVa
   const attributes: Attributes = {};
   let dropped = 0;
   let count = 0;
-  for (const [key, value] of Object.entries(input)) {
-    if (value === undefined) continue;
+  for (const key in input) {
+    const value = input[key];
+    if (value === undefined || !Object.hasOwn(input, key)) continue;
     if (count >= countLimit) dropped++;
     else if (key.length === 0) {
       diag.warn(`Invalid attribute key: ${key}`);
@@ -337,15 +353,20 @@ function cleanAttributes(input: Attributes | undefined, countLimit: number, isVa
 }
 
 /** An OpenTelemetry AnyValue: a primitive, null, bytes, or arrays and plain maps of those (no cycles). */
-function isAnyValue(value: unknown, visiting = new WeakSet<object>()): boolean {
+function isAnyValue(value: unknown): boolean {
+  // Most attribute values are primitives: the cycle check's WeakSet is made only for the others.
+  return value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || isAnyObjectValue(value, new WeakSet());
+}
+
+function isAnyObjectValue(value: unknown, visiting: WeakSet<object>): boolean {
   if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return true;
   if (typeof value !== 'object') return false;
   if (value instanceof Uint8Array) return true;
   if (visiting.has(value)) return false;
   visiting.add(value);
   let valid: boolean;
-  if (Array.isArray(value)) valid = value.every((item) => item === undefined || isAnyValue(item, visiting));
-  else valid = (value.constructor === Object || value.constructor === undefined) && Object.values(value).every((item) => item === undefined || isAnyValue(item, visiting));
+  if (Array.isArray(value)) valid = value.every((item) => item === undefined || isAnyObjectValue(item, visiting));
+  else valid = (value.constructor === Object || value.constructor === undefined) && Object.values(value).every((item) => item === undefined || isAnyObjectValue(item, visiting));
   visiting.delete(value);
   return valid;
 }
@@ -384,7 +405,9 @@ function isTimeInput(value: unknown): value is TimeInput {
 }
 
 function millisToHrTime(millis: number): HrTime {
-  return [Math.trunc(millis / 1000), Math.round((millis % 1000) * 1e6)];
+  const seconds = Math.trunc(millis / 1000);
+  // millis % 1000 exactly (the subtraction of two close doubles is exact), without the remainder's fmod() call.
+  return [seconds, Math.round((millis - seconds * 1000) * 1e6)];
 }
 
 function add([s1, n1]: HrTime, [s2, n2]: HrTime): HrTime {

@@ -7,6 +7,7 @@ import { loadModule } from '../../tracing/internal/load-module.js';
 import { processState, setRuntime, type WorkerSettings } from '../../tracing/internal/runtime.js';
 import { ChannelStore } from './shared-state-channel.js';
 import { toSpanData, type SpanData } from './span-transfer.js';
+import { decodeSetup, type WorkerSetup } from './worker-setup.js';
 import { workerResource, WorkerTracerProvider } from './worker-tracer.js';
 import { ISOTRACE_SCOPE, ISOTRACE_VERSION } from '../../version.js';
 
@@ -39,10 +40,9 @@ export class ForwardingProcessor implements SpanProcessor {
  * application started isotrace in the worker itself, that wins and nothing is
  * forwarded.
  */
-export function ensureWorkerTracing(settings: WorkerSettings | undefined, storeChannel: string | undefined): Promise<ForwardingProcessor | undefined> {
+export function ensureWorkerTracing(setup: WorkerSetup): Promise<ForwardingProcessor | undefined> {
   const state = processState();
-  if (!state.workerTracing && !settings) return Promise.resolve(undefined);
-  state.workerTracing ??= state.runtime ? Promise.resolve(undefined) : setUpWorkerTracing(settings!, storeChannel);
+  state.workerTracing ??= state.runtime ? Promise.resolve(undefined) : setUpWorkerTracing(...decodeSetup(setup));
   return state.workerTracing;
 }
 
