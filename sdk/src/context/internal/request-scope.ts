@@ -23,6 +23,8 @@ export interface RequestSpanOptions {
   attributes?: Attributes;
 }
 
+const NO_SPAN_OPTIONS: RequestSpanOptions = Object.freeze({});
+
 /**
  * Runs `fn` in a new request context: a fresh request id, a request span, the
  * context under an OpenTelemetry context key and its identity in W3C baggage.
@@ -52,7 +54,7 @@ export function withRequestContext<T>(init: RequestContextInit, fn: (ctx: Reques
 export function runRequest<T>(
   init: RequestContextInit,
   fn: (ctx: RequestContext) => T | Promise<T>,
-  spanOptions: RequestSpanOptions = {},
+  spanOptions: RequestSpanOptions = NO_SPAN_OPTIONS,
   parent: Context = context.active(),
 ): Promise<T> {
   let request: EnteredRequest;
@@ -100,7 +102,8 @@ function enterRequest(init: RequestContextInit, fn: unknown, spanOptions: Reques
   const correlationId = init.correlationId ?? inheritedCorrelationId(parent, outer) ?? requestId;
   // Started without the enclosing request (if any): the identity processor must not stamp that one's identity on this span.
   const spanParent = outer ? parent.deleteValue(REQUEST_CONTEXT_KEY) : parent;
-  const span = runtime.tracer.startSpan(init.name ?? 'request', { kind: spanOptions.kind, links: spanOptions.links, attributes: spanOptions.attributes }, spanParent);
+  // The adapter's options as they are (the SDK reads kind, links and attributes of them): no options object of its own.
+  const span = runtime.tracer.startSpan(init.name ?? 'request', spanOptions, spanParent);
   const ctx = new RequestContextImpl(
     { requestId, correlationId, tenantId: init.tenantId, userId: init.userId, jobId: init.jobId, traceId: span.spanContext().traceId, conversationId: init.conversationId },
     init.values === undefined ? undefined : Object.entries(init.values),
