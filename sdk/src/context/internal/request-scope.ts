@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { context, propagation, SpanStatusCode, type Attributes, type Baggage, type Context, type Link, type Span, type SpanKind } from '@opentelemetry/api';
 import { auditSharedStateAccess } from '../../audit/internal/runtime-audit.js';
 import { RequestContextMissingError } from '../../errors/errors.js';
@@ -11,6 +10,7 @@ import { ATTR, BAGGAGE, CORRELATION_ID_PATTERN, REQUEST_CONTEXT_KEY } from './ke
 import { requestContextOf } from './active-request.js';
 import { stampIdentity } from './request-attributes-processor.js';
 import { RequestBaggage } from './request-baggage.js';
+import { randomUuid } from './random-uuid.js';
 import { RequestContextImpl } from './request-context.js';
 import { ScopeContext } from './scope-context.js';
 
@@ -98,7 +98,7 @@ function enterRequest(init: RequestContextInit, fn: unknown, spanOptions: Reques
   if (typeof fn !== 'function') throw new TypeError('withRequestContext(init, fn): fn must be a function.');
 
   const outer = requestContextOf(parent);
-  const requestId = init.requestId ?? randomUUID();
+  const requestId = init.requestId ?? randomUuid();
   const correlationId = init.correlationId ?? inheritedCorrelationId(parent, outer) ?? requestId;
   // Started without the enclosing request (if any): the identity processor must not stamp that one's identity on this span.
   const spanParent = outer ? parent.deleteValue(REQUEST_CONTEXT_KEY) : parent;

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { RequestContextImpl } from '../../context/internal/request-context.js';
 import { ToolDefinitionError } from '../../errors/errors.js';
 import type { ToolCall, ToolDefinition, ToolDefinitionInit, ToolInfo, ToolType } from '../types.js';
 import { Tool } from './tool.js';
 import { ToolCallImpl } from './tool-call.js';
+import { randomUuid } from '../../context/internal/random-uuid.js';
 
 const TOOL_TYPES: readonly ToolType[] = ['function', 'extension', 'datastore'];
 
@@ -76,6 +76,6 @@ export class DefinedTool extends Tool {
 
   /** The dispatcher passes the call; a direct call (no span) gets a generated id, a never-aborting signal and this tool's owner. */
   run(args: unknown, call?: ToolCall): unknown {
-    return this.#definition.execute(args, call ?? new ToolCallImpl(`call_${randomUUID()}`, this.context as RequestContextImpl, undefined));
+    return this.#definition.execute(args, call ?? new ToolCallImpl(`call_${randomUuid()}`, this.context as RequestContextImpl, undefined));
   }
 }

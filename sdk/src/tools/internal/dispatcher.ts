@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { AUDIT } from '../../audit/internal/attributes.js';
@@ -20,6 +19,7 @@ import { EXECUTE_TOOL, GEN_AI } from './gen-ai.js';
 import { isStreamResult, traceStream, type StreamScope } from './streaming.js';
 import type { Tool } from './tool.js';
 import { ToolCallImpl } from './tool-call.js';
+import { randomUuid } from '../../context/internal/random-uuid.js';
 
 /** Longest recorded arguments or result; longer ones are cut and marked. */
 const MAX_RECORDED_LENGTH = 8192;
@@ -89,7 +89,7 @@ export class Dispatcher implements ToolDispatcher {
   }
 
   async #execute<R>(name: string, args: unknown, options: ExecuteOptions | undefined, borrowed: Span | undefined): Promise<R> {
-    const { callId = `call_${randomUUID()}`, signal } = options === undefined ? NO_OPTIONS : checkedOptions(options);
+    const { callId = `call_${randomUuid()}`, signal } = options === undefined ? NO_OPTIONS : checkedOptions(options);
     const { tracer } = getRuntime('dispatcher.execute()');
     const tool = this.#tools.get(name);
     const span = borrowed ? this.#enrich(borrowed, name, tool, callId) : this.#start(tracer, name, tool, callId);
