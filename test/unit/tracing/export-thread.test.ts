@@ -78,7 +78,26 @@ function recordEverything(): void {
     'everything',
     {
       kind: SpanKind.CONSUMER,
-      attributes: { text: 'ünïcode ✓', int: 42, negative: -7, double: 1.5, flag: true, strings: ['a', 'b'], numbers: [1, 2.5], flags: [true, false] },
+      attributes: {
+        text: 'ünïcode ✓',
+        int: 42,
+        negative: -7,
+        double: 1.5,
+        flag: true,
+        strings: ['a', 'b'],
+        numbers: [1, 2.5],
+        flags: [true, false],
+        // What the hand-over treats apart: plain ASCII, a lone surrogate, a long string, numbers beyond int32, -0, NaN, infinities.
+        ascii: 'plain ascii value',
+        lone: 'half \uD83D of a pair',
+        long: 'l'.repeat(10_000),
+        large: 2 ** 53 + 2,
+        beyondInt32: -(2 ** 31) - 1,
+        negativeZero: -0,
+        nan: Number.NaN,
+        infinite: Number.NEGATIVE_INFINITY,
+        empty: '',
+      },
       links: [{ context: LINKED, attributes: { 'link.reason': 'follows', 'link.n': 3 } }],
     },
     trace.setSpanContext(ROOT_CONTEXT, PARENT),
@@ -154,6 +173,28 @@ describe('export thread: what reaches the collector', () => {
     expect(spans).toHaveLength(3000);
     expect(new Set(spans.map((span) => span.attributes['user.id'])).size).toBe(3000);
     expect(spans.every((span) => span.attributes['isotrace.tenant_id'] === `tenant-${Number(String(span.attributes['user.id']).slice(5)) % 7}`)).toBe(true);
+  });
+});
+
+describe('export thread: a batch that cannot be handed over', () => {
+  it('is dropped and reported once, and the spans after it still reach the collector (their resource, scope and keys were defined in the lost batch)', async () => {
+    const sink = await startOtlpSink();
+    cleanups.push(() => sink.close());
+    const accounting = new ExportAccounting();
+    const processor = new OffThreadExportProcessor({ protocol: 'http/protobuf', url: `${sink.url}/v1/traces`, batch: { maxQueueSize: 64, exportTimeoutMillis: 2000 } }, accounting, 2000);
+    // A value structured clone cannot copy, slipped into the first span after it was recorded (as a buggy processor could).
+    const spoiler: SpanProcessor = { onStart: () => {}, onEnd: (span) => void (span.name === 'spoiled' && Object.assign(span.attributes, { unclonable: () => 'x' })), forceFlush: async () => {}, shutdown: async () => {} };
+    const provider = new TracerProvider({ resource: resourceFromAttributes({ 'service.name': 'requeued' }), spanProcessors: [spoiler, accounting.wrapProcessor(processor)] });
+    cleanups.push(() => provider.shutdown());
+    const tracer = provider.getTracer('requeue-scope');
+    tracer.startSpan('spoiled', { attributes: { 'tenant.id': 't1' } }).end();
+    await provider.forceFlush();
+    tracer.startSpan('after', { attributes: { 'tenant.id': 't2' } }).end();
+    await provider.forceFlush();
+
+    expect(warnings.filter((message) => message.includes('could not hand spans over to the export thread'))).toHaveLength(1);
+    expect(sink.spans().map((span) => [span.name, span.attributes['tenant.id']])).toEqual([['after', 't2']]);
+    expect(accounting.stats()).toEqual({ ended: 2, exported: 1, failed: 0, dropped: 1 });
   });
 });
 

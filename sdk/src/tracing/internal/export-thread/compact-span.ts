@@ -3,10 +3,10 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 
 /**
- * A finished span as the export thread receives it: one flat array of what
- * OTLP carries (structured clone pays per object and per property, so a span
- * is not sent as nested objects), its resource and instrumentation scope as
- * numbers that name definitions sent once (CompactDefinitions). Links and
+ * A finished span as the export thread reads it back from a span batch
+ * (span-batch.ts writes these fields in this order): one flat array of what
+ * OTLP carries, its resource and instrumentation scope as numbers that name
+ * definitions sent once (CompactDefinitions). Links and
  * events travel only when there are some. The same idea as the worker pool's
  * SpanData (workers/internal/span-transfer.ts), with what that form leaves out
  * and OTLP needs: trace state, links' trace state and dropped counts.
@@ -47,57 +47,56 @@ export type ResourceDefinition = [id: number, attributes: Attributes, schemaUrl:
 /** An instrumentation scope, sent once: its id, name, version, schema URL and attributes (when the scope has some). */
 export type ScopeDefinition = [id: number, name: string, version: string | undefined, schemaUrl: string | undefined, attributes: Attributes | undefined];
 
-/** The resources and scopes first used by a batch, sent with it. */
+/** The resources, scopes and attribute keys first used by a batch, sent with it. */
 export interface CompactDefinitions {
   resources: ResourceDefinition[];
   scopes: ScopeDefinition[];
+  /** Attribute keys, numbered in the order they come (the first key sent is 0). */
+  keys: string[];
 }
+
+/** Attribute keys the dictionary numbers at most (beyond them a key is sent as text). */
+export const MAX_KEYS = 4096;
 
 /** The scope fields isotrace forwards; OpenTelemetry's type has no attributes yet, newer SDKs may. */
 type ScopeLike = ReadableSpan['instrumentationScope'] & { readonly attributes?: Attributes };
 
 /**
- * Gives each resource and scope a number the first time a span uses it, so
- * the main thread sends them once per export thread. Spans of one tracer share
+ * Gives each resource, scope and attribute key a number the first time a span
+ * uses it, so the main thread sends them once per export thread. Spans of one tracer share
  * its scope object and every span of a provider its resource, so a lookup by
  * identity is all a span costs.
  */
 export class CompactDictionary {
   readonly #resources = new Map<Resource, number>();
   readonly #scopes = new Map<ScopeLike, number>();
-  #unsent: CompactDefinitions = { resources: [], scopes: [] };
+  readonly #keys = new Map<string, number>();
+  #unsent: CompactDefinitions = { resources: [], scopes: [], keys: [] };
   /** Resources whose asynchronous attributes have not settled yet: their definition waits. */
   readonly #settling = new Set<Promise<void>>();
 
-  /** The span in compact form; a resource or scope seen for the first time is queued for the next batch. */
-  toCompactSpan(span: ReadableSpan): CompactSpan {
-    const { traceId, spanId, traceFlags, traceState } = span.spanContext();
-    const parent = span.parentSpanContext;
-    const { code, message } = span.status;
-    return [
-      span.name,
-      span.kind,
-      traceId,
-      spanId,
-      traceFlags,
-      traceState?.serialize() || undefined,
-      parent?.spanId,
-      parent?.isRemote,
-      span.startTime[0],
-      span.startTime[1],
-      span.endTime[0],
-      span.endTime[1],
-      code,
-      message,
-      span.attributes,
-      span.links.length === 0 ? undefined : span.links.map(toCompactLink),
-      span.events.length === 0 ? undefined : span.events,
-      span.droppedAttributesCount,
-      span.droppedEventsCount,
-      span.droppedLinksCount,
-      this.#resources.get(span.resource) ?? this.#defineResource(span.resource),
-      this.#scopes.get(span.instrumentationScope) ?? this.#defineScope(span.instrumentationScope),
-    ];
+  /** The number of the span's resource; one seen for the first time is queued for the next batch. */
+  resourceId(resource: Resource): number {
+    return this.#resources.get(resource) ?? this.#defineResource(resource);
+  }
+
+  /** The number of the span's instrumentation scope; one seen for the first time is queued for the next batch. */
+  scopeId(scope: ScopeLike): number {
+    return this.#scopes.get(scope) ?? this.#defineScope(scope);
+  }
+
+  /**
+   * The number of an attribute key (queued for the next batch the first time),
+   * or -1 once the dictionary holds MAX_KEYS: keys made from data (an id in a
+   * key) then travel as text, and the dictionary stays bounded.
+   */
+  keyId(key: string): number {
+    const id = this.#keys.get(key);
+    if (id !== undefined) return id;
+    if (this.#keys.size >= MAX_KEYS) return -1;
+    this.#keys.set(key, this.#keys.size);
+    this.#unsent.keys.push(key);
+    return this.#keys.size - 1;
   }
 
   /** Whether a resource is still settling its asynchronous attributes (a batch using it must wait). */
@@ -113,9 +112,15 @@ export class CompactDictionary {
   /** The definitions not sent yet (undefined when none), handed over with the batch about to be posted. */
   takeUnsent(): CompactDefinitions | undefined {
     const unsent = this.#unsent;
-    if (unsent.resources.length === 0 && unsent.scopes.length === 0) return undefined;
-    this.#unsent = { resources: [], scopes: [] };
+    if (unsent.resources.length === 0 && unsent.scopes.length === 0 && unsent.keys.length === 0) return undefined;
+    this.#unsent = { resources: [], scopes: [], keys: [] };
     return unsent;
+  }
+
+  /** Definitions taken for a batch that could not be posted: they go with the next one (spans after it use them). */
+  requeue(definitions: CompactDefinitions): void {
+    const unsent = this.#unsent;
+    this.#unsent = { resources: [...definitions.resources, ...unsent.resources], scopes: [...definitions.scopes, ...unsent.scopes], keys: [...definitions.keys, ...unsent.keys] };
   }
 
   #defineResource(resource: Resource): number {
@@ -146,11 +151,6 @@ export class CompactDictionary {
   }
 }
 
-function toCompactLink(link: Link): CompactLink {
-  const { traceId, spanId, traceFlags, isRemote, traceState } = link.context;
-  return [traceId, spanId, traceFlags, isRemote, traceState?.serialize() || undefined, link.attributes, link.droppedAttributesCount];
-}
-
 /**
  * The export thread's side: turns compact spans back into the ReadableSpans
  * OpenTelemetry's OTLP serializers read, with one resource and one scope
@@ -159,6 +159,7 @@ function toCompactLink(link: Link): CompactLink {
 export class CompactReader {
   readonly #resources = new Map<number, Resource>();
   readonly #scopes = new Map<number, ScopeLike>();
+  readonly #keys: string[] = [];
   readonly #makeResource: (attributes: Attributes, schemaUrl: string | undefined) => Resource;
 
   /** `makeResource` builds a resource (resourceFromAttributes), kept out of this module so the main thread does not load it. */
@@ -166,7 +167,13 @@ export class CompactReader {
     this.#makeResource = makeResource;
   }
 
+  /** The attribute keys defined so far, by number. */
+  get keys(): readonly string[] {
+    return this.#keys;
+  }
+
   define(definitions: CompactDefinitions): void {
+    for (const key of definitions.keys) this.#keys.push(key);
     for (const [id, attributes, schemaUrl] of definitions.resources) this.#resources.set(id, this.#makeResource(attributes, schemaUrl));
     for (const [id, name, version, schemaUrl, attributes] of definitions.scopes) {
       this.#scopes.set(id, { name, ...(version === undefined ? {} : { version }), ...(schemaUrl === undefined ? {} : { schemaUrl }), ...(attributes ? { attributes } : {}) });

@@ -1,5 +1,5 @@
 // The export thread: receives finished spans in compact form from the main
-// thread, batches them (ExportBatcher: the batch processor's rules) and exports them
+// thread (span-batch.ts), batches them (ExportBatcher: the batch processor's rules) and exports them
 // with its OTLP/HTTP exporter (protobuf, or JSON), so the event loop never
 // builds OTLP objects nor serializes them. The same accounting and back-off as
 // an in-thread pipeline (ExportAccounting), the same agents closed at shutdown
@@ -21,12 +21,13 @@ import { CompactReader } from './compact-span.js';
 import { ExportBatcher } from './export-batcher.js';
 import type { ExportThreadSettings, FromExportThread, ToExportThread } from './messages.js';
 import { serializeSpansAsProtobuf } from './protobuf-spans.js';
+import { MAX_SPARE_BUFFERS as MAX_RETURNED_BUFFERS, readSpanBatch } from './span-batch.js';
 
 const port = parentPort;
 if (!port) throw new Error('isotrace: export-worker runs as a worker thread started by startTracing().');
 const settings = workerData as ExportThreadSettings;
 
-const post = (message: FromExportThread): void => port.postMessage(message);
+const post = (message: FromExportThread, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
 diag.setLogger(forwardingLogger(), DiagLogLevel.WARN);
 
 const accounting = new ExportAccounting();
@@ -34,6 +35,8 @@ const agents = new ExportAgents();
 const reader = new CompactReader((attributes, schemaUrl) => resourceFromAttributes(attributes, schemaUrl === undefined ? {} : { schemaUrl }));
 /** Spans that left this thread's queue: handed to an export (or unreadable). The main thread sends no more than the queue holds beyond these. */
 let taken = 0;
+/** Buffers of batches read, given back with the next counts for the main thread to write again (SpanBatchWriter.recycle). */
+let readBuffers: ArrayBuffer[] = [];
 // The main thread never has more spans out than handOverCapacity() (queued there, on their way, or queued here): this queue never drops; the main thread does, where it is counted.
 const batcher = new ExportBatcher(reportingCounts(accounting.wrapExporter(createExporter())), settings.batch, (spans) => {
   taken += spans;
@@ -49,10 +52,12 @@ async function handle(message: ToExportThread): Promise<void> {
   switch (message.kind) {
     case 'spans':
       if (message.definitions) reader.define(message.definitions);
-      for (const data of message.spans) {
+      for (const data of readSpanBatch(message.spans, reader.keys)) {
         if (reader.canRead(data)) processor.onEnd(reader.read(data));
         else taken++;
       }
+      // As many as the main thread keeps: more would only be held here.
+      if (readBuffers.length < MAX_RETURNED_BUFFERS) readBuffers.push(message.spans.bytes);
       return;
     case 'flush':
       await processor.forceFlush();
@@ -71,7 +76,9 @@ async function handle(message: ToExportThread): Promise<void> {
 }
 
 function postCounts(): void {
-  post({ kind: 'counts', taken, exported: accounting.exported, failed: accounting.failed });
+  const buffers = readBuffers;
+  readBuffers = [];
+  post({ kind: 'counts', taken, exported: accounting.exported, failed: accounting.failed, buffers }, buffers);
 }
 
 /**

@@ -1,4 +1,5 @@
-import type { CompactDefinitions, CompactSpan } from './compact-span.js';
+import type { CompactDefinitions } from './compact-span.js';
+import type { SpanBatch } from './span-batch.js';
 
 /** OTLP over HTTP with protobuf bodies (the specification's default) or JSON bodies. */
 export type OtlpHttpProtocol = 'http/protobuf' | 'http/json';
@@ -23,15 +24,16 @@ export interface ExportThreadSettings {
 
 /** Main thread → export thread. */
 export type ToExportThread =
-  | { kind: 'spans'; spans: CompactSpan[]; definitions?: CompactDefinitions }
+  /** Spans written by SpanBatchWriter (their bytes transferred), with the definitions they are the first to use. */
+  | { kind: 'spans'; spans: SpanBatch; definitions?: CompactDefinitions }
   | { kind: 'flush'; id: number }
   /** Flush, waiting at most `withinMs`, then give up on exports still unanswered (counted as failed) and answer. */
   | { kind: 'shutdown'; id: number; withinMs: number };
 
 /** Export thread → main thread. */
 export type FromExportThread =
-  /** Cumulative counts: spans taken into the batch processor, delivered, and in failed exports. */
-  | { kind: 'counts'; taken: number; exported: number; failed: number }
+  /** Cumulative counts: spans taken into the batch processor, delivered, and in failed exports; with the buffers of span batches read since the last counts (transferred back, to be reused). */
+  | { kind: 'counts'; taken: number; exported: number; failed: number; buffers?: ArrayBuffer[] }
   /** The flush or shutdown `id` asked for is done. */
   | { kind: 'done'; id: number }
   /** A problem to report on the main thread's diagnostic logger (the thread has none of its own). */

@@ -3,15 +3,20 @@ import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Worker as WorkerThread } from 'node:worker_threads';
 import type { ExportAccounting } from '../export-accounting.js';
 import { reportOnce } from '../report.js';
-import { CompactDictionary, type CompactSpan } from './compact-span.js';
+import { CompactDictionary } from './compact-span.js';
 import { handOverCapacity } from './hand-over.js';
 import type { ExportThreadSettings, FromExportThread, ToExportThread } from './messages.js';
+import { SpanBatchWriter } from './span-batch.js';
 
 // The builtin, not its ES module view, as export-agents.ts does: only a process that starts tracing loads it.
 const { Worker } = process.getBuiltinModule('node:worker_threads');
 
-/** Spans handed over in one message: large enough that a message's fixed cost is spread thin, small enough to keep the thread busy. */
-const HANDOVER_SPANS = 128;
+/**
+ * Spans handed over in one message (fewer when the capacity is smaller): each
+ * message wakes the thread, a fixed cost on the event loop worth spreading
+ * over many spans; the batch processor's default export batch.
+ */
+const HANDOVER_SPANS = 512;
 /** A partial hand-over waits at most this long (the thread's batcher then waits for its own schedule). */
 const HANDOVER_DELAY_MS = 20;
 
@@ -20,8 +25,9 @@ const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './export-worker.ts
 
 /**
  * The span processor of `exporter: 'otlp'`: exports off the event loop. Each
- * sampled span that ends is copied into a compact array (no OTLP objects) and
- * handed over, in batches, to a worker thread that batches, serializes and
+ * sampled span that ends is written in compact form (no OTLP objects) into a
+ * buffer that is handed over (transferred, not copied: span-batch.ts), in
+ * batches, to a worker thread that batches, serializes and
  * sends them as the in-thread pipeline did (the batch processor's rules,
  * OpenTelemetry's OTLP/HTTP transport, ExportAccounting's back-off and counts).
  *
@@ -41,8 +47,9 @@ export class OffThreadExportProcessor implements SpanProcessor {
   readonly #accounting: ExportAccounting;
   readonly #flushTimeoutMs: number;
   readonly #capacity: number;
+  readonly #handOverSpans: number;
   readonly #dictionary = new CompactDictionary();
-  #buffer: CompactSpan[] = [];
+  readonly #batch = new SpanBatchWriter(this.#dictionary);
   #timer: NodeJS.Timeout | undefined;
   /** Spans posted to the thread, and how many of them have left its queue (into an export). */
   #posted = 0;
@@ -61,6 +68,7 @@ export class OffThreadExportProcessor implements SpanProcessor {
     this.#accounting = accounting;
     this.#flushTimeoutMs = flushTimeoutMs;
     this.#capacity = handOverCapacity(settings.batch);
+    this.#handOverSpans = Math.min(HANDOVER_SPANS, this.#capacity);
     this.#worker = new Worker(workerUrl, { workerData: settings, stdout: false, stderr: false });
     this.#worker.unref();
     this.#worker.on('message', (message: FromExportThread) => this.#receive(message));
@@ -73,9 +81,13 @@ export class OffThreadExportProcessor implements SpanProcessor {
   onEnd(span: ReadableSpan): void {
     if (this.#closed || (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
     // Full: the span is dropped, counted in stats() as ended but neither exported nor failed.
-    if (this.#buffer.length + this.#posted - this.#taken >= this.#capacity) return;
-    this.#buffer.push(this.#dictionary.toCompactSpan(span));
-    if (this.#buffer.length >= HANDOVER_SPANS) this.#handOver();
+    if (this.#batch.count + this.#posted - this.#taken >= this.#capacity) return;
+    // A span whose data throws when read is dropped (counted), never half-written.
+    if (!this.#batch.write(span)) {
+      reportOnce('export-thread-unreadable-span', 'could not read an ended span to hand it over to the export thread; it is dropped.');
+      return;
+    }
+    if (this.#batch.count >= this.#handOverSpans) this.#handOver();
     else this.#timer ??= setTimeout(() => this.#handOver(), HANDOVER_DELAY_MS).unref();
   }
 
@@ -103,17 +115,19 @@ export class OffThreadExportProcessor implements SpanProcessor {
   #handOver(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#closed || this.#buffer.length === 0) return;
+    if (this.#closed || this.#batch.count === 0) return;
     // A resource still settling its detected attributes: the batch waits for it (bounded by the capacity).
     if (this.#dictionary.settling) {
       void this.#dictionary.settled().then(() => this.#handOver());
       return;
     }
-    const spans = this.#buffer;
-    this.#buffer = [];
+    const spans = this.#batch.take()!;
     const definitions = this.#dictionary.takeUnsent();
-    this.#posted += spans.length;
-    this.#send(definitions ? { kind: 'spans', spans, definitions } : { kind: 'spans', spans });
+    this.#posted += spans.count;
+    if (!this.#send(definitions ? { kind: 'spans', spans, definitions } : { kind: 'spans', spans }, [spans.bytes]) && definitions) {
+      // Later spans may use what this batch defined: it goes with the next one.
+      this.#dictionary.requeue(definitions);
+    }
   }
 
   async #handOverAll(): Promise<void> {
@@ -121,13 +135,16 @@ export class OffThreadExportProcessor implements SpanProcessor {
     this.#handOver();
   }
 
-  #send(message: ToExportThread): void {
+  /** Posts the message (its `transfer` buffers moved, not copied); false when it could not be. */
+  #send(message: ToExportThread, transfer: ArrayBuffer[] = []): boolean {
     try {
-      this.#worker.postMessage(message);
+      this.#worker.postMessage(message, transfer);
+      return true;
     } catch (error) {
       // An attribute value structured clone cannot copy (telemetry must never throw into the app): the batch is lost, counted as dropped.
       reportOnce('export-thread-post-failed', 'could not hand spans over to the export thread; they are dropped.', error);
-      if (message.kind === 'spans') this.#posted -= message.spans.length;
+      if (message.kind === 'spans') this.#posted -= message.spans.count;
+      return false;
     }
   }
 
@@ -156,6 +173,7 @@ export class OffThreadExportProcessor implements SpanProcessor {
         this.#taken = message.taken;
         this.#accounting.exported = message.exported;
         this.#accounting.failed = message.failed;
+        if (message.buffers) this.#batch.recycle(message.buffers);
         return;
       case 'done':
         this.#waiting.get(message.id)?.();
@@ -177,7 +195,7 @@ export class OffThreadExportProcessor implements SpanProcessor {
   #close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
-    this.#buffer = [];
+    this.#batch.clear();
     for (const release of [...this.#waiting.values()]) release();
   }
 }
