@@ -11,10 +11,11 @@
 import { describe, expect, it } from 'vitest';
 import { ROOT_CONTEXT, SpanStatusCode, trace, type Attributes, type SpanKind } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
-import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { CompactDictionary, CompactReader, type CompactDefinitions } from '../../../sdk/src/tracing/internal/export-thread/compact-span.ts';
+import { ProtobufBatchReader, serializeEncodedSpans, type EncodedSpan } from '../../../sdk/src/tracing/internal/export-thread/protobuf-span-batch.ts';
 import { serializeSpansAsProtobuf } from '../../../sdk/src/tracing/internal/export-thread/protobuf-spans.ts';
 import { readSpanBatch, SpanBatchWriter, type SpanBatch } from '../../../sdk/src/tracing/internal/export-thread/span-batch.ts';
 
@@ -95,6 +96,7 @@ class Channel {
   readonly dictionary = new CompactDictionary();
   readonly writer = new SpanBatchWriter(this.dictionary);
   readonly reader = new CompactReader((attributes, schemaUrl) => resourceFromAttributes(attributes, schemaUrl === undefined ? {} : { schemaUrl }));
+  readonly protobufReader = new ProtobufBatchReader(this.reader);
   readonly buffers: ArrayBuffer[] = [];
 
   /** Writes the spans in batches of `size`, hands each over and returns what the export thread reads. */
@@ -103,6 +105,22 @@ class Channel {
     for (let i = 0; i < spans.length; i += size) {
       for (const span of spans.slice(i, i + size)) expect(this.writer.write(span)).toBe(true);
       read.push(...this.#post(this.writer.take()!, this.dictionary.takeUnsent()));
+    }
+    return read;
+  }
+
+  /** The same hand-over, read by the protobuf path (each span its Span message, as the export thread queues it with http/protobuf). */
+  handOverEncoded(spans: readonly ReadableSpan[], size = 8): EncodedSpan[] {
+    const read: EncodedSpan[] = [];
+    for (let i = 0; i < spans.length; i += size) {
+      for (const span of spans.slice(i, i + size)) expect(this.writer.write(span)).toBe(true);
+      const batch = this.writer.take()!;
+      const received = structuredClone({ batch, definitions: this.dictionary.takeUnsent() }, { transfer: [batch.bytes] });
+      if (received.definitions) this.reader.define(received.definitions);
+      const encoded = this.protobufReader.read(received.batch);
+      expect(encoded).toHaveLength(received.batch.count);
+      for (const span of encoded) read.push(span!);
+      this.writer.recycle([received.batch.bytes]);
     }
     return read;
   }
@@ -227,5 +245,94 @@ describe('span batches: what the export thread reads is what was recorded', () =
     const read = readSpanBatch(batch, reader.keys).map((data) => reader.read(data));
     expectSameSpan(read[0]!, spans[0]!);
     expectSameSpan(read[1]!, spans[2]!);
+  });
+});
+
+/** Spans that exercise the protobuf path's every branch: ASCII spans (bytes), unicode ones (texts), repeats, keys a JS object reorders or drops, dropped counts. */
+function protobufShapes(): ReadableSpan[] {
+  const exporter = new InMemorySpanExporter();
+  const limited = new TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'limited' }),
+    spanLimits: { attributeCountLimit: 3, eventCountLimit: 1, linkCountLimit: 1 },
+    spanProcessors: [new SimpleSpanProcessor({ exporter })],
+  });
+  const tracer = limited.getTracer('limits', '2.0.0');
+  for (let i = 0; i < 12; i++) {
+    const span = tracer.startSpan(i % 3 === 0 ? 'same name' : `limited ${i}`, {
+      kind: (i % 5) as SpanKind,
+      attributes: { 'http.request.method': 'GET', 'url.path': `/p/${i % 2}`, 'user.id': 'u1', dropped: 'x', alsoDropped: i },
+      links: [{ context: LINKED }, { context: PARENT }],
+    }, i % 2 === 0 ? trace.setSpanContext(ROOT_CONTEXT, PARENT) : ROOT_CONTEXT);
+    span.addEvent('first');
+    span.addEvent('dropped');
+    span.setStatus(i % 4 === 0 ? { code: SpanStatusCode.OK } : { code: SpanStatusCode.ERROR, message: i % 4 === 1 ? '' : 'same message' });
+    span.end();
+  }
+  const plain = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('plain');
+  // Keys a JS object puts first (array indices) or does not keep as an own key (__proto__) must come out as the object path writes them.
+  const odd = JSON.parse('{"b": "1", "7": "seven", "__proto__": "proto", "a": 2, "10": true}') as Attributes;
+  // Its child ends first: its id then repeats the child's parent id, and its own parent id comes after it (the place is read twice).
+  const oddParent = plain.startSpan('odd keys', { attributes: odd }, trace.setSpanContext(ROOT_CONTEXT, PARENT));
+  plain.startSpan('child', { attributes: { 'http.request.method': 'GET' } }, trace.setSpan(ROOT_CONTEXT, oddParent)).end();
+  oddParent.end();
+  plain.startSpan('ünïcode name', { attributes: { 'http.request.method': 'GET', text: 'ü', id: 'abc' } }).end();
+  plain.startSpan('no attributes').end();
+  plain.startSpan('after unicode', { attributes: { 'http.request.method': 'GET', id: 'abc' } }).end();
+  return exporter.getFinishedSpans();
+}
+
+describe('span batches read by the protobuf path: the same request bytes as the object path', () => {
+  /** What the export thread sent before: its serializer over the ReadableSpans read back; and what OpenTelemetry's serializer makes of the recorded spans. */
+  function expectSameRequest(encoded: EncodedSpan[], spans: readonly ReadableSpan[], read: readonly ReadableSpan[]): void {
+    const sent = Buffer.from(serializeEncodedSpans(encoded));
+    expect(sent.equals(Buffer.from(serializeSpansAsProtobuf(read)))).toBe(true);
+    expect(sent.equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(spans as ReadableSpan[])!))).toBe(true);
+  }
+
+  it('every kind of value, unicode in texts, events, links, trace state, status, two resources and three scopes, in batches of every size', () => {
+    const spans = recordedSpans();
+    for (const size of [1, 3, 8, 30]) {
+      const encoded = new Channel().handOverEncoded(spans, size);
+      expect(encoded).toHaveLength(spans.length);
+      expectSameRequest(encoded, spans, new Channel().handOver(spans, size));
+      // Any slice of the queue (the batcher's export batches) is a request of its own.
+      expectSameRequest(encoded.slice(5, 17), spans.slice(5, 17), new Channel().handOver(spans, size).slice(5, 17));
+    }
+  });
+
+  it('ASCII request spans with repeated values, dropped counts, keys a JS object reorders, spans in texts between spans in bytes', () => {
+    const spans = protobufShapes();
+    for (const size of [2, 5, 16, 40]) {
+      const encoded = new Channel().handOverEncoded(spans, size);
+      expectSameRequest(encoded, spans, new Channel().handOver(spans, size));
+      // Written from the bytes, all but the span whose keys a JS object reorders (kept as a ReadableSpan, serialized as before).
+      expect(encoded.filter((span) => span.span !== undefined).map((span) => span.span!.name)).toEqual(['odd keys']);
+    }
+    expect(spans[0]!.droppedAttributesCount).toBe(2);
+    expect(spans[0]!.droppedEventsCount).toBe(1);
+    expect(spans[0]!.droppedLinksCount).toBe(1);
+  });
+
+  it('keys beyond the dictionary bound (sent as text), attribute shapes that change from span to span', () => {
+    const exporter = new InMemorySpanExporter();
+    const tracer = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('keys');
+    for (let i = 0; i < 50; i++) {
+      const attributes: Attributes = {};
+      for (let k = 0; k < 100; k++) attributes[`key.${i}.${k}`] = k % 2 === 0 ? k : `v${k}`;
+      attributes.common = 'kept';
+      tracer.startSpan(`span ${i}`, { attributes }).end();
+    }
+    const spans = exporter.getFinishedSpans();
+    expectSameRequest(new Channel().handOverEncoded(spans, 10), spans, new Channel().handOver(spans, 10));
+  });
+
+  it('leaves out, as the object path does, a span whose resource or scope was never defined', () => {
+    const spans = recordedSpans().slice(0, 4);
+    const channel = new Channel();
+    for (const span of spans) channel.writer.write(span);
+    const batch = channel.writer.take()!;
+    // The definitions are lost (a batch that could not be handed over): none of the spans can be read.
+    channel.dictionary.takeUnsent();
+    expect(channel.protobufReader.read(batch)).toEqual([undefined, undefined, undefined, undefined]);
   });
 });

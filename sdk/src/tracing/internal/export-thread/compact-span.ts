@@ -59,7 +59,7 @@ export interface CompactDefinitions {
 export const MAX_KEYS = 4096;
 
 /** The scope fields isotrace forwards; OpenTelemetry's type has no attributes yet, newer SDKs may. */
-type ScopeLike = ReadableSpan['instrumentationScope'] & { readonly attributes?: Attributes };
+export type ScopeLike = ReadableSpan['instrumentationScope'] & { readonly attributes?: Attributes };
 
 /**
  * Gives each resource, scope and attribute key a number the first time a span
@@ -185,6 +185,16 @@ export class CompactReader {
     return this.#resources.has(data[20]) && this.#scopes.has(data[21]);
   }
 
+  /** The resource defined as `id` (undefined until it is). */
+  resource(id: number): Resource | undefined {
+    return this.#resources.get(id);
+  }
+
+  /** The instrumentation scope defined as `id` (undefined until it is). */
+  scope(id: number): ScopeLike | undefined {
+    return this.#scopes.get(id);
+  }
+
   read(data: CompactSpan): ReadableSpan {
     const [
       name, kind, traceId, spanId, traceFlags, traceState, parentSpanId, parentIsRemote, startSeconds, startNanos, endSeconds, endNanos,
@@ -215,7 +225,7 @@ export class CompactReader {
   }
 }
 
-function fromCompactLink([traceId, spanId, traceFlags, isRemote, traceState, attributes, droppedAttributesCount]: CompactLink): Link {
+export function fromCompactLink([traceId, spanId, traceFlags, isRemote, traceState, attributes, droppedAttributesCount]: CompactLink): Link {
   const context: SpanContext = { traceId, spanId, traceFlags, isRemote, ...(traceState === undefined ? {} : { traceState: createTraceState(traceState) }) };
   return { context, ...(attributes ? { attributes } : {}), ...(droppedAttributesCount === undefined ? {} : { droppedAttributesCount }) };
 }

@@ -12,7 +12,7 @@ import type * as ExporterBaseModule from '@opentelemetry/otlp-exporter-base';
 import type * as NodeHttpExportModule from '@opentelemetry/otlp-exporter-base/node-http';
 import type * as TransformerModule from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { ExportAccounting } from '../export-accounting.js';
 import { ExportAgents } from '../export-agents.js';
 import { loadModule } from '../load-module.js';
@@ -20,7 +20,7 @@ import { withinTimeout } from '../within-timeout.js';
 import { CompactReader } from './compact-span.js';
 import { ExportBatcher } from './export-batcher.js';
 import type { ExportThreadSettings, FromExportThread, ToExportThread } from './messages.js';
-import { serializeSpansAsProtobuf } from './protobuf-spans.js';
+import { ProtobufBatchReader, serializeEncodedSpans, type EncodedSpan } from './protobuf-span-batch.js';
 import { MAX_SPARE_BUFFERS as MAX_RETURNED_BUFFERS, readSpanBatch } from './span-batch.js';
 
 const port = parentPort;
@@ -33,6 +33,8 @@ diag.setLogger(forwardingLogger(), DiagLogLevel.WARN);
 const accounting = new ExportAccounting();
 const agents = new ExportAgents();
 const reader = new CompactReader((attributes, schemaUrl) => resourceFromAttributes(attributes, schemaUrl === undefined ? {} : { schemaUrl }));
+/** http/protobuf: spans become their Span messages as they arrive (JSON still goes through ReadableSpans, which its serializer reads). */
+const protobufReader = settings.protocol === 'http/json' ? undefined : new ProtobufBatchReader(reader);
 /** Spans that left this thread's queue: handed to an export (or unreadable). The main thread sends no more than the queue holds beyond these. */
 let taken = 0;
 /** Buffers of batches read, given back with the next counts for the main thread to write again (SpanBatchWriter.recycle). */
@@ -52,9 +54,17 @@ async function handle(message: ToExportThread): Promise<void> {
   switch (message.kind) {
     case 'spans':
       if (message.definitions) reader.define(message.definitions);
-      for (const data of readSpanBatch(message.spans, reader.keys)) {
-        if (reader.canRead(data)) processor.onEnd(reader.read(data));
-        else taken++;
+      if (protobufReader) {
+        for (const span of protobufReader.read(message.spans)) {
+          // The batcher and the accounting only queue spans, count them and read their trace flags: an EncodedSpan does for them what a ReadableSpan does; the serializer reads it.
+          if (span) processor.onEnd(span as unknown as ReadableSpan);
+          else taken++;
+        }
+      } else {
+        for (const data of readSpanBatch(message.spans, reader.keys)) {
+          if (reader.canRead(data)) processor.onEnd(reader.read(data));
+          else taken++;
+        }
       }
       // As many as the main thread keeps: more would only be held here.
       if (readBuffers.length < MAX_RETURNED_BUFFERS) readBuffers.push(message.spans.bytes);
@@ -86,7 +96,7 @@ function postCounts(): void {
  * closed at shutdown. The protobuf exporter is built as
  * @opentelemetry/exporter-trace-otlp-proto builds its own (the same transport,
  * retries and OTEL_EXPORTER_OTLP_* handling), with a serializer that writes
- * the same bytes in one pass.
+ * the same bytes in one pass, from the Span messages encoded on arrival.
  */
 function createExporter(): SpanExporter {
   const config = { ...(settings.url === undefined ? {} : { url: settings.url }), timeoutMillis: settings.timeoutMillis, httpAgentOptions: agents.factoryFor('TRACES') };
@@ -94,7 +104,7 @@ function createExporter(): SpanExporter {
   const { OTLPExporterBase } = loadModule<typeof ExporterBaseModule>('@opentelemetry/otlp-exporter-base');
   const { convertLegacyHttpOptions, createOtlpHttpExportDelegate } = loadModule<typeof NodeHttpExportModule>('@opentelemetry/otlp-exporter-base/node-http');
   const { ProtobufTraceSerializer, TraceExporterMetricsHelper } = loadModule<typeof TransformerModule>('@opentelemetry/otlp-transformer');
-  const serializer = { serializeRequest: serializeSpansAsProtobuf, deserializeResponse: (data: Uint8Array) => ProtobufTraceSerializer.deserializeResponse(data) };
+  const serializer = { serializeRequest: (spans: readonly ReadableSpan[]) => serializeEncodedSpans(spans as unknown as readonly EncodedSpan[]), deserializeResponse: (data: Uint8Array) => ProtobufTraceSerializer.deserializeResponse(data) };
   const options = convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' });
   return new OTLPExporterBase(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined));
 }

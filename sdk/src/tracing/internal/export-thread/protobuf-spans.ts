@@ -20,20 +20,32 @@ const TWO_POW_32 = 2 ** 32;
 
 /** Encodes spans as ExportTraceServiceRequest, grouped by resource and scope (by identity, as OpenTelemetry's serializer groups them). */
 export function serializeSpansAsProtobuf(spans: readonly ReadableSpan[], sizeHint = 64 * 1024): Uint8Array {
+  return serializeTraceRequest(spans, sizeHint, (span) => span.resource, (span) => span.instrumentationScope, writeSpanFields);
+}
+
+/** Spans as ScopeSpans.spans fields (tag, length, Span message). */
+export function writeSpanFields(writer: Writer, spans: readonly ReadableSpan[]): void {
+  for (const span of spans) {
+    writer.tag(2, 2);
+    const start = writer.begin(2);
+    writeSpan(writer, span);
+    writer.end(start, 2);
+  }
+}
+
+/** An ExportTraceServiceRequest of spans in any form: `writeSpans` writes one scope's spans as ScopeSpans.spans fields. */
+export function serializeTraceRequest<T>(spans: readonly T[], sizeHint: number, resourceOf: (span: T) => Resource, scopeOf: (span: T) => unknown, writeSpans: (writer: Writer, spans: readonly T[]) => void): Uint8Array {
   const writer = new Writer(sizeHint);
-  for (const [resource, scopes] of groupByResourceAndScope(spans)) {
+  for (const [resource, scopes] of groupByResourceAndScope(spans, resourceOf, scopeOf)) {
     writer.tag(1, 2);
     const resourceSpans = writer.begin(3);
     writeResource(writer, resource);
     for (const scopeSpans of scopes.values()) {
-      const scope = scopeSpans[0]!.instrumentationScope as ReadableSpan['instrumentationScope'] & { attributes?: Attributes; droppedAttributesCount?: number };
+      const scope = scopeOf(scopeSpans[0]!) as ReadableSpan['instrumentationScope'] & { attributes?: Attributes; droppedAttributesCount?: number };
       writer.tag(2, 2);
       const scopeStart = writer.begin(3);
       writeScope(writer, scope);
-      for (const span of scopeSpans) {
-        writer.tag(2, 2);
-        writeSpan(writer, span);
-      }
+      writeSpans(writer, scopeSpans);
       if (scope.schemaUrl) writer.tag(3, 2).string(scope.schemaUrl);
       writer.end(scopeStart, 3);
     }
@@ -43,19 +55,21 @@ export function serializeSpansAsProtobuf(spans: readonly ReadableSpan[], sizeHin
   return writer.finish();
 }
 
-function groupByResourceAndScope(spans: readonly ReadableSpan[]): Map<Resource, Map<unknown, ReadableSpan[]>> {
-  const byResource = new Map<Resource, Map<unknown, ReadableSpan[]>>();
+function groupByResourceAndScope<T>(spans: readonly T[], resourceOf: (span: T) => Resource, scopeOf: (span: T) => unknown): Map<Resource, Map<unknown, T[]>> {
+  const byResource = new Map<Resource, Map<unknown, T[]>>();
   for (const span of spans) {
-    let byScope = byResource.get(span.resource);
-    if (!byScope) byResource.set(span.resource, (byScope = new Map()));
-    const list = byScope.get(span.instrumentationScope);
+    const resource = resourceOf(span);
+    let byScope = byResource.get(resource);
+    if (!byScope) byResource.set(resource, (byScope = new Map()));
+    const scope = scopeOf(span);
+    const list = byScope.get(scope);
     if (list) list.push(span);
-    else byScope.set(span.instrumentationScope, [span]);
+    else byScope.set(scope, [span]);
   }
   return byResource;
 }
 
-function writeResource(writer: Writer, resource: Resource): void {
+export function writeResource(writer: Writer, resource: Resource): void {
   writer.tag(1, 2);
   const start = writer.begin(2);
   if (resource.attributes) writeAttributes(writer, resource.attributes, 1);
@@ -63,7 +77,7 @@ function writeResource(writer: Writer, resource: Resource): void {
   writer.end(start, 2);
 }
 
-function writeScope(writer: Writer, scope: { name: string; version?: string; attributes?: Attributes; droppedAttributesCount?: number }): void {
+export function writeScope(writer: Writer, scope: { name: string; version?: string; attributes?: Attributes; droppedAttributesCount?: number }): void {
   writer.tag(1, 2);
   const start = writer.begin(1);
   writer.tag(1, 2).string(scope.name);
@@ -73,8 +87,8 @@ function writeScope(writer: Writer, scope: { name: string; version?: string; att
   writer.end(start, 1);
 }
 
-function writeSpan(writer: Writer, span: ReadableSpan): void {
-  const start = writer.begin(2);
+/** A Span message's content (its tag and length are the caller's). */
+export function writeSpan(writer: Writer, span: ReadableSpan): void {
   const context = span.spanContext();
   writer.tag(1, 2).hex(context.traceId);
   writer.tag(2, 2).hex(context.spanId);
@@ -96,10 +110,9 @@ function writeSpan(writer: Writer, span: ReadableSpan): void {
   writer.tag(15, 2);
   writeStatus(writer, span.status);
   writer.tag(16, 5).fixed32(spanFlags(context.traceFlags, parent?.isRemote));
-  writer.end(start, 2);
 }
 
-function writeEvent(writer: Writer, event: TimedEvent): void {
+export function writeEvent(writer: Writer, event: TimedEvent): void {
   writer.tag(11, 2);
   const start = writer.begin(1);
   writer.tag(1, 1).hrTime(event.time);
@@ -109,7 +122,7 @@ function writeEvent(writer: Writer, event: TimedEvent): void {
   writer.end(start, 1);
 }
 
-function writeLink(writer: Writer, link: Link): void {
+export function writeLink(writer: Writer, link: Link): void {
   writer.tag(13, 2);
   const start = writer.begin(1);
   const context = link.context;
@@ -123,7 +136,7 @@ function writeLink(writer: Writer, link: Link): void {
   writer.end(start, 1);
 }
 
-function writeStatus(writer: Writer, status: SpanStatus): void {
+export function writeStatus(writer: Writer, status: SpanStatus): void {
   const start = writer.begin(1);
   if (status.message) writer.tag(2, 2).string(status.message);
   writer.tag(3, 0).varint(status.code);
@@ -131,11 +144,11 @@ function writeStatus(writer: Writer, status: SpanStatus): void {
 }
 
 /** Span.flags: the W3C trace flags, and whether the parent (or linked) context is remote. */
-function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {
+export function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {
   return (traceFlags & 0xff) | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE | (isRemote ? SPAN_FLAGS_CONTEXT_IS_REMOTE : 0);
 }
 
-function writeAttributes(writer: Writer, attributes: Attributes, field: number): void {
+export function writeAttributes(writer: Writer, attributes: Attributes, field: number): void {
   for (const key in attributes) {
     if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
     writer.tag(field, 2);
@@ -145,7 +158,7 @@ function writeAttributes(writer: Writer, attributes: Attributes, field: number):
   }
 }
 
-function writeKeyValue(writer: Writer, key: string, value: unknown): void {
+export function writeKeyValue(writer: Writer, key: string, value: unknown): void {
   writer.tag(1, 2).string(key);
   writer.tag(2, 2);
   const start = writer.begin(1);
@@ -153,7 +166,7 @@ function writeKeyValue(writer: Writer, key: string, value: unknown): void {
   writer.end(start, 1);
 }
 
-function writeAnyValue(writer: Writer, value: AttributeValue | unknown): void {
+export function writeAnyValue(writer: Writer, value: AttributeValue | unknown): void {
   switch (typeof value) {
     case 'string':
       writer.tag(1, 2).string(value);
@@ -193,7 +206,7 @@ function writeAnyValue(writer: Writer, value: AttributeValue | unknown): void {
 }
 
 /** A growing buffer with the protobuf primitives; lengths are reserved and patched (content moved when the reserve was wrong). */
-class Writer {
+export class Writer {
   #buffer: Buffer;
   #pos = 0;
 
@@ -205,6 +218,96 @@ class Writer {
     return this.#buffer.subarray(0, this.#pos);
   }
 
+  /** Where the next byte goes (to rewind() to, or to find what was written since). */
+  get position(): number {
+    return this.#pos;
+  }
+
+  /** The buffer written so far (a later write may move on to a larger one). */
+  get buffer(): Buffer {
+    return this.#buffer;
+  }
+
+  /** Forgets what was written from `position` on. */
+  rewind(position: number): void {
+    this.#pos = position;
+  }
+
+  /** Bytes as they are (a field already encoded), no length. */
+  raw(bytes: Uint8Array): this {
+    return this.copy(bytes, 0, bytes.length);
+  }
+
+  /**
+   * A KeyValue field (tag byte `fieldTag`) whose key field is `keyField` and
+   * whose value is the string `source` holds as ASCII from `start` to `end`:
+   * the bytes begin() and end() would write around it, its lengths known
+   * before it is written.
+   */
+  keyValueAscii(fieldTag: number, keyField: Uint8Array, source: Uint8Array, start: number, end: number): this {
+    const valueLength = end - start;
+    const anyLength = 1 + varintSize(valueLength) + valueLength;
+    const keyValueLength = keyField.length + 1 + varintSize(anyLength) + anyLength;
+    this.#ensure(keyValueLength + 6);
+    if (keyValueLength >= 0x80) {
+      this.#buffer[this.#pos++] = fieldTag;
+      this.varint(keyValueLength);
+      this.copy(keyField, 0, keyField.length);
+      this.#buffer[this.#pos++] = 0x12;
+      this.varint(anyLength);
+      this.#buffer[this.#pos++] = 0x0a;
+      this.varint(valueLength);
+      return this.copy(source, start, end);
+    }
+    // Short (nearly every attribute): every length one byte, the bytes copied by hand.
+    const buffer = this.#buffer;
+    let at = this.#pos;
+    buffer[at++] = fieldTag;
+    buffer[at++] = keyValueLength;
+    for (let i = 0; i < keyField.length; i++) buffer[at++] = keyField[i]!;
+    buffer[at++] = 0x12;
+    buffer[at++] = anyLength;
+    buffer[at++] = 0x0a;
+    buffer[at++] = valueLength;
+    for (let i = start; i < end; i++) buffer[at++] = source[i]!;
+    this.#pos = at;
+    return this;
+  }
+
+  /** `source` from `start` to `end` as a length-delimited field's content: ASCII text is its own UTF-8. */
+  slice(source: Uint8Array, start: number, end: number): this {
+    this.varint(end - start);
+    return this.copy(source, start, end);
+  }
+
+  /** `source` from `start` to `end` as it is (an encoded message), no length. */
+  copy(source: Uint8Array, start: number, end: number): this {
+    const length = end - start;
+    this.#ensure(length);
+    const buffer = this.#buffer;
+    // Short slices (most values) copy faster by hand than through a native call.
+    if (length < 64) {
+      let at = this.#pos;
+      for (let i = start; i < end; i++) buffer[at++] = source[i]!;
+    } else {
+      buffer.set(source.subarray(start, end), this.#pos);
+    }
+    this.#pos += length;
+    return this;
+  }
+
+  /** A trace or span id from its hex text as ASCII bytes, exactly as hex() reads the same text. */
+  hexSlice(source: Uint8Array, start: number, end: number): this {
+    const length = (end - start) >>> 1;
+    this.varint(length);
+    this.#ensure(length);
+    const buffer = this.#buffer;
+    let at = this.#pos;
+    for (let i = start; at < this.#pos + length; i += 2) buffer[at++] = (HEX_VALUES[source[i]!]! << 4) | HEX_VALUES[source[i + 1]!]!;
+    this.#pos = at;
+    return this;
+  }
+
   tag(field: number, wire: number): this {
     return this.varint((field << 3) | wire);
   }
@@ -212,6 +315,11 @@ class Writer {
   varint(value: number): this {
     this.#ensure(10);
     const buffer = this.#buffer;
+    // One byte: every tag, most lengths and counts.
+    if (value >= 0 && value < 128) {
+      buffer[this.#pos++] = value;
+      return this;
+    }
     if (value >= 0 && value <= 0xffffffff) {
       let v = value >>> 0;
       while (v > 127) {
@@ -256,6 +364,11 @@ class Writer {
 
   /** An HrTime as fixed64 nanoseconds since the epoch (exact beyond 2^53, as OpenTelemetry's serializer computes it). */
   hrTime([seconds, nanos]: HrTime): this {
+    return this.time(seconds, nanos);
+  }
+
+  /** hrTime() of [seconds, nanos]. */
+  time(seconds: number, nanos: number): this {
     const secondsLow16 = seconds & 0xffff;
     const secondsHigh = (seconds / 0x10000) >>> 0;
     const fromLow = secondsLow16 * NANOS_PER_SECOND;
@@ -343,9 +456,17 @@ class Writer {
   }
 }
 
+/** The bytes a varint of `value` (0 to 2^32 - 1) takes. */
+function varintSize(value: number): number {
+  return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
+}
+
 /** As OpenTelemetry's hexToBinary reads a hex digit (either case). */
 function hexValue(code: number): number {
   if (code >= 48 && code <= 57) return code - 48;
   if (code >= 97 && code <= 102) return code - 87;
   return code - 55;
 }
+
+/** hexValue() of each byte: ids converted from their ASCII bytes. */
+const HEX_VALUES = Int32Array.from({ length: 256 }, (_, code) => hexValue(code));

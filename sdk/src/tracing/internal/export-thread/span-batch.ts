@@ -36,25 +36,25 @@ import type { CompactDictionary, CompactLink, CompactSpan } from './compact-span
  * repeated string, an index into the side list (varint).
  */
 
-const TAG_UNDEFINED = 0;
-const TAG_FALSE = 1;
-const TAG_TRUE = 2;
-const TAG_INT32 = 3;
-const TAG_FLOAT64 = 4;
-const TAG_STRING = 5;
-const TAG_REPEATED_STRING = 6;
-const TAG_SIDE = 7;
+export const TAG_UNDEFINED = 0;
+export const TAG_FALSE = 1;
+export const TAG_TRUE = 2;
+export const TAG_INT32 = 3;
+export const TAG_FLOAT64 = 4;
+export const TAG_STRING = 5;
+export const TAG_REPEATED_STRING = 6;
+export const TAG_SIDE = 7;
 
 /** A span starts with where its text is (then the length of its values, a uint32): after its values, or in `texts`. */
-const TEXT_IN_BYTES = 0;
-const TEXT_IN_TEXTS = 1;
-const SPAN_HEADER_BYTES = 5;
+export const TEXT_IN_BYTES = 0;
+export const TEXT_IN_TEXTS = 1;
+export const SPAN_HEADER_BYTES = 5;
 
-const ATTRIBUTES_VALUE = 0;
-const ATTRIBUTES_OBJECT = 1;
-const KEY_END = 0;
-const KEY_INLINE = 1;
-const KEY_FIRST_ID = 2;
+export const ATTRIBUTES_VALUE = 0;
+export const ATTRIBUTES_OBJECT = 1;
+export const KEY_END = 0;
+export const KEY_INLINE = 1;
+export const KEY_FIRST_ID = 2;
 
 /**
  * Where a string is remembered for TAG_REPEATED_STRING: the trace id; the
@@ -63,19 +63,19 @@ const KEY_FIRST_ID = 2;
  * attribute by ATTRIBUTE_PLACES + its key's number. NO_PLACE for anything else
  * (never repeated).
  */
-const NO_PLACE = -1;
-const TRACE_ID_PLACE = 0;
-const SPAN_ID_PLACE = 1;
-const NAME_PLACE = 2;
-const TRACE_STATE_PLACE = 3;
-const STATUS_PLACE = 4;
-const ATTRIBUTE_PLACES = 5;
+export const NO_PLACE = -1;
+export const TRACE_ID_PLACE = 0;
+export const SPAN_ID_PLACE = 1;
+export const NAME_PLACE = 2;
+export const TRACE_STATE_PLACE = 3;
+export const STATUS_PLACE = 4;
+export const ATTRIBUTE_PLACES = 5;
 /** Places of ids, which the id generator makes flat strings. */
 const ID_PLACES = 2;
 /** V8 makes a string this short flat (a longer one may link others). */
 const MAX_FLAT_STRING = 12;
 /** Places in all: the span's fields, and the first keys of the dictionary (later ones are never repeated). */
-const PLACES = ATTRIBUTE_PLACES + 256;
+export const PLACES = ATTRIBUTE_PLACES + 256;
 
 /** The most a value takes (strings are in the span's text): a tag and a float64. */
 const VALUE_BYTES = 10;

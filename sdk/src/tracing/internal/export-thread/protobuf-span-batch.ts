@@ -1,0 +1,554 @@
+import { createTraceState, type Attributes } from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
+import { fromCompactLink, type CompactLink, type CompactReader, type CompactSpan, type ScopeLike } from './compact-span.js';
+import { serializeTraceRequest, spanFlags, writeAnyValue, writeEvent, writeLink, Writer, writeSpanFields } from './protobuf-spans.js';
+import {
+  ATTRIBUTE_PLACES, ATTRIBUTES_VALUE, KEY_END, KEY_FIRST_ID, KEY_INLINE, NAME_PLACE, NO_PLACE, PLACES, SPAN_HEADER_BYTES, SPAN_ID_PLACE, STATUS_PLACE,
+  TAG_FALSE, TAG_FLOAT64, TAG_INT32, TAG_REPEATED_STRING, TAG_SIDE, TAG_STRING, TAG_TRUE, TAG_UNDEFINED, TEXT_IN_BYTES, TRACE_ID_PLACE, TRACE_STATE_PLACE,
+  type SpanBatch,
+} from './span-batch.js';
+
+/*
+ * The protobuf path of the export thread: each span of a batch becomes its
+ * OTLP Span message as soon as the batch arrives, written straight from the
+ * batch's bytes. Its ASCII strings are copied as bytes and its ids converted
+ * from their hex bytes (no JS string made), its numbers read from the bytes,
+ * each attribute key's field encoded once per key. Building a CompactSpan, a
+ * ReadableSpan and their strings for every span (then serializing them) was
+ * most of the thread's CPU, and of its garbage. What is rare (events, links,
+ * side values, trace state, unicode text in `texts`) is written from its JS
+ * values with the very functions serializeSpansAsProtobuf() uses; a span the
+ * fast path does not cover (attributes that are not an object, keys beyond
+ * the dictionary or that a JS object would reorder, fields of an unexpected
+ * type, anything that throws) is read as before and kept as a ReadableSpan,
+ * serialized at export as before. The bytes sent are the same either way.
+ */
+
+/**
+ * What the export thread queues for a protobuf export: a span as its
+ * ScopeSpans.spans field (bytes `start` to `end` of `buffer`: tag, length,
+ * Span message) or, for the rare span the fast path
+ * leaves, its ReadableSpan; its resource and scope (grouped by identity, as
+ * ReadableSpans are), and its trace flags (the accounting counts sampled
+ * spans through spanContext()).
+ */
+export class EncodedSpan {
+  readonly traceFlags: number;
+  readonly resource: Resource;
+  readonly scope: ScopeLike;
+  buffer: Uint8Array;
+  readonly start: number;
+  readonly end: number;
+  readonly span: ReadableSpan | undefined;
+
+  // (Fields assigned by hand: the worker runs this file with type stripping, which has no parameter properties.)
+  constructor(traceFlags: number, resource: Resource, scope: ScopeLike, buffer: Uint8Array, start: number, end: number, span: ReadableSpan | undefined) {
+    this.traceFlags = traceFlags;
+    this.resource = resource;
+    this.scope = scope;
+    this.buffer = buffer;
+    this.start = start;
+    this.end = end;
+    this.span = span;
+  }
+
+  spanContext(): { traceFlags: number } {
+    return this;
+  }
+}
+
+/** The ExportTraceServiceRequest of queued spans: the same bytes serializeSpansAsProtobuf() writes for their ReadableSpans. */
+export function serializeEncodedSpans(spans: readonly EncodedSpan[]): Uint8Array {
+  let size = 1024;
+  for (const span of spans) size += span.end - span.start;
+  return serializeTraceRequest(spans, size, (span) => span.resource, (span) => span.scope, writeEncodedSpans);
+}
+
+/** One scope's spans: each run of Span fields that lie one after the other in a batch's buffer (a whole batch, when its spans share their scope) copied at once. */
+function writeEncodedSpans(writer: Writer, spans: readonly EncodedSpan[]): void {
+  let i = 0;
+  while (i < spans.length) {
+    const first = spans[i++]!;
+    if (first.span !== undefined) {
+      writeSpanFields(writer, [first.span]);
+      continue;
+    }
+    let end = first.end;
+    for (let next = spans[i]; next !== undefined && next.span === undefined && next.buffer === first.buffer && next.start === end; next = spans[++i]) end = next.end;
+    writer.copy(first.buffer, first.start, end);
+  }
+}
+
+/** Spans as the protobuf path reads them: the resource, scopes and keys defined so far are `reader`'s. */
+export class ProtobufBatchReader {
+  readonly #reader: CompactReader;
+  /** Each key's KeyValue.key field (tag, length, UTF-8) by the dictionary's number, null for a key whose place in a JS object is not its place in the batch. */
+  readonly #keyFields: Array<Uint8Array | null> = [];
+  /** Bytes of Span messages per byte of batch, in the last batch (keys written out make them about twice as long). */
+  #encodedPerByte = 2.25;
+
+  constructor(reader: CompactReader) {
+    this.#reader = reader;
+  }
+
+  /** The batch's spans in order, undefined for a span whose resource or scope is not defined (left out, as the object path leaves it). */
+  read(batch: SpanBatch): Array<EncodedSpan | undefined> {
+    // One buffer for the batch's messages, sized from the last batch's (a buffer that grows is copied, one too large weighs on the collector).
+    const encoding = new BatchEncoding(batch, this.#reader, this, Math.ceil(batch.length * (this.#encodedPerByte + 0.25)) + 1024);
+    const spans = encoding.spans();
+    if (batch.length > 0) this.#encodedPerByte = Math.min(MAX_ENCODED_PER_BYTE, encoding.written / batch.length);
+    return spans;
+  }
+
+  /** The key's field, or null when its span must take the object path (an unknown key, an array index, which a JS object puts first, or __proto__, which it does not keep). */
+  keyField(id: number): Uint8Array | null {
+    const known = this.#keyFields[id];
+    if (known !== undefined) return known;
+    const keys = this.#reader.keys;
+    if (id >= keys.length) return null;
+    for (let i = this.#keyFields.length; i < keys.length; i++) this.#keyFields.push(encodeKeyField(keys[i]!));
+    return this.#keyFields[id]!;
+  }
+}
+
+function encodeKeyField(key: string): Uint8Array | null {
+  if (key === '__proto__' || /^\d+$/.test(key)) return null;
+  const writer = new Writer(3 * key.length + 16);
+  writer.tag(1, 2).string(key);
+  return new Uint8Array(writer.finish());
+}
+
+/** The most a batch's buffer is sized per byte of batch (a batch of mostly side values says little of the next). */
+const MAX_ENCODED_PER_BYTE = 4;
+
+/** Span.attributes' tag byte (field 9, length-delimited). */
+const SPAN_ATTRIBUTES_TAG = (9 << 3) | 2;
+
+/** The result of encoding a span on the fast path: done, left out (resource or scope unknown), or to be read on the object path. */
+const ENCODED = 0;
+const UNDEFINED_PARTS = 1;
+const OBJECT_PATH = 2;
+
+/** What a string field read: a string (its place in #refStart/#refEnd or #refText), undefined, or anything else. */
+const READ_STRING = 0;
+const READ_UNDEFINED = 1;
+const READ_OTHER = 2;
+
+/** Slots of the strings a span's fields hold until they are written in protobuf order. */
+const NAME = 0;
+const TRACE_ID = 1;
+const SPAN_ID = 2;
+const TRACE_STATE = 3;
+const PARENT_ID = 4;
+const MESSAGE = 5;
+const SLOTS = 6;
+
+/** One batch read into Span messages (the format is span-batch.ts's; repeats name strings of the same batch). */
+class BatchEncoding {
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  readonly #latin1: Buffer;
+  readonly #texts: string[];
+  readonly #side: unknown[];
+  readonly #count: number;
+  readonly #reader: CompactReader;
+  readonly #keys: ProtobufBatchReader;
+  readonly #writer: Writer;
+  #pos = 0;
+  #nextText = 0;
+  #textIn = TEXT_IN_BYTES;
+  #text = '';
+  #textPos = 0;
+  /** The string last read at each place: bytes #lastStart to #lastEnd, or #lastText when it came from a text. */
+  readonly #lastStart = new Int32Array(PLACES);
+  readonly #lastEnd = new Int32Array(PLACES);
+  readonly #lastText: Array<string | undefined> = new Array<string | undefined>(PLACES).fill(undefined);
+  /** The string just read. */
+  #refStart = 0;
+  #refEnd = 0;
+  #refText: string | undefined;
+  /** The span's string fields, by slot. */
+  readonly #slotStart = new Int32Array(SLOTS);
+  readonly #slotEnd = new Int32Array(SLOTS);
+  readonly #slotText: Array<string | undefined> = new Array<string | undefined>(SLOTS).fill(undefined);
+  /** The span being encoded: its resource and scope, when the fast path reaches them. */
+  #resource: Resource | undefined;
+  #scope: ScopeLike | undefined;
+  #traceFlags = 0;
+
+  constructor({ bytes, length, texts, side, count }: SpanBatch, reader: CompactReader, keys: ProtobufBatchReader, size: number) {
+    this.#bytes = new Uint8Array(bytes, 0, length);
+    this.#view = new DataView(bytes, 0, length);
+    this.#latin1 = Buffer.from(bytes, 0, length);
+    this.#texts = texts;
+    this.#side = side;
+    this.#count = count;
+    this.#reader = reader;
+    this.#keys = keys;
+    this.#writer = new Writer(size);
+  }
+
+  /** Bytes of Span messages written. */
+  get written(): number {
+    return this.#writer.position;
+  }
+
+  spans(): Array<EncodedSpan | undefined> {
+    const spans: Array<EncodedSpan | undefined> = [];
+    for (let i = 0; i < this.#count; i++) spans.push(this.#span());
+    // The writer's buffer is final only now (it may have grown): every message points into it.
+    const buffer = this.#writer.buffer;
+    for (const span of spans) if (span !== undefined && span.span === undefined) span.buffer = buffer;
+    return spans;
+  }
+
+  #span(): EncodedSpan | undefined {
+    const spanStart = this.#pos;
+    const nextText = this.#nextText;
+    // The one place a span reads twice (its id, its parent's): what it held before, for a second reading.
+    const idStart = this.#lastStart[SPAN_ID_PLACE]!;
+    const idEnd = this.#lastEnd[SPAN_ID_PLACE]!;
+    const idText = this.#lastText[SPAN_ID_PLACE];
+    const valuesEnd = this.#header();
+    const writer = this.#writer;
+    // The whole ScopeSpans.spans field (tag, length, message): spans one after the other are then one copy into the request.
+    const fieldStart = writer.position;
+    writer.tag(2, 2);
+    const messageStart = writer.begin(2);
+    let result: number;
+    try {
+      result = this.#encode();
+    } catch {
+      result = OBJECT_PATH;
+    }
+    let span: EncodedSpan | undefined;
+    if (result === ENCODED) {
+      writer.end(messageStart, 2);
+      span = new EncodedSpan(this.#traceFlags, this.#resource!, this.#scope!, writer.buffer, fieldStart, writer.position, undefined);
+    } else {
+      writer.rewind(fieldStart);
+      if (result === OBJECT_PATH) {
+        this.#pos = spanStart;
+        this.#nextText = nextText;
+        this.#lastStart[SPAN_ID_PLACE] = idStart;
+        this.#lastEnd[SPAN_ID_PLACE] = idEnd;
+        this.#lastText[SPAN_ID_PLACE] = idText;
+        this.#header();
+        span = this.#objectPath(this.#values());
+      }
+    }
+    // The next span starts after this one's text when it is in the bytes.
+    this.#pos = this.#textIn === TEXT_IN_BYTES ? this.#textPos : valuesEnd;
+    return span;
+  }
+
+  /** Reads a span's header: where its text is; returns where its values end. */
+  #header(): number {
+    this.#textIn = this.#bytes[this.#pos]!;
+    const valuesEnd = this.#pos + SPAN_HEADER_BYTES + this.#view.getUint32(this.#pos + 1, true);
+    this.#pos += SPAN_HEADER_BYTES;
+    if (this.#textIn === TEXT_IN_BYTES) {
+      this.#textPos = valuesEnd;
+    } else {
+      this.#text = this.#texts[this.#nextText++]!;
+      this.#textPos = 0;
+    }
+    return valuesEnd;
+  }
+
+  /** A span kept as a ReadableSpan, serialized at export as before. */
+  #objectPath(data: CompactSpan): EncodedSpan | undefined {
+    if (!this.#reader.canRead(data)) return undefined;
+    const span = this.#reader.read(data);
+    return new EncodedSpan(data[4], span.resource, span.instrumentationScope, EMPTY, 0, 0, span);
+  }
+
+  /** Writes the span's Span message, in writeSpan()'s order, from the fields read in the batch's. */
+  #encode(): number {
+    if (this.#stringField(NAME, NAME_PLACE) !== READ_STRING) return OBJECT_PATH;
+    const kind = this.#value(NO_PLACE);
+    if (this.#stringField(TRACE_ID, TRACE_ID_PLACE) !== READ_STRING) return OBJECT_PATH;
+    if (this.#stringField(SPAN_ID, SPAN_ID_PLACE) !== READ_STRING) return OBJECT_PATH;
+    const traceFlags = this.#value(NO_PLACE);
+    const traceState = this.#stringField(TRACE_STATE, TRACE_STATE_PLACE);
+    const parent = this.#stringField(PARENT_ID, SPAN_ID_PLACE);
+    const parentIsRemote = this.#value(NO_PLACE);
+    const startSeconds = this.#value(NO_PLACE);
+    const startNanos = this.#value(NO_PLACE);
+    const endSeconds = this.#value(NO_PLACE);
+    const endNanos = this.#value(NO_PLACE);
+    const statusCode = this.#value(NO_PLACE);
+    const message = this.#stringField(MESSAGE, STATUS_PLACE);
+    if (
+      (kind !== undefined && typeof kind !== 'number') || typeof traceFlags !== 'number' || traceState === READ_OTHER || parent === READ_OTHER || message === READ_OTHER ||
+      typeof startSeconds !== 'number' || typeof startNanos !== 'number' || typeof endSeconds !== 'number' || typeof endNanos !== 'number' || typeof statusCode !== 'number'
+    ) {
+      return OBJECT_PATH;
+    }
+    const writer = this.#writer;
+    writer.tag(1, 2);
+    this.#writeId(TRACE_ID);
+    writer.tag(2, 2);
+    this.#writeId(SPAN_ID);
+    if (traceState === READ_STRING) {
+      // As the object path parses it (createTraceState) and writeSpan serializes it: rare, and not always the same text.
+      const serialized = createTraceState(this.#slotString(TRACE_STATE)).serialize();
+      if (serialized) writer.tag(3, 2).string(serialized);
+    }
+    if (parent === READ_STRING && this.#slotLength(PARENT_ID) > 0) {
+      writer.tag(4, 2);
+      this.#writeId(PARENT_ID);
+    }
+    writer.tag(5, 2);
+    this.#writeString(NAME);
+    const kindValue = kind == null ? 0 : (kind as number) + 1;
+    if (kindValue !== 0) writer.tag(6, 0).varint(kindValue);
+    writer.tag(7, 1).time(startSeconds, startNanos);
+    writer.tag(8, 1).time(endSeconds, endNanos);
+    if (!this.#attributes()) return OBJECT_PATH;
+    const links = this.#value(NO_PLACE);
+    const events = this.#value(NO_PLACE);
+    const droppedAttributes = this.#value(NO_PLACE);
+    const droppedEvents = this.#value(NO_PLACE);
+    const droppedLinks = this.#value(NO_PLACE);
+    const resourceId = this.#value(NO_PLACE);
+    const scopeId = this.#value(NO_PLACE);
+    if (
+      (links !== undefined && !Array.isArray(links)) || (events !== undefined && !Array.isArray(events)) ||
+      typeof droppedAttributes !== 'number' || typeof droppedEvents !== 'number' || typeof droppedLinks !== 'number' || typeof resourceId !== 'number' || typeof scopeId !== 'number'
+    ) {
+      return OBJECT_PATH;
+    }
+    this.#resource = this.#reader.resource(resourceId);
+    this.#scope = this.#reader.scope(scopeId);
+    if (this.#resource === undefined || this.#scope === undefined) return UNDEFINED_PARTS;
+    writer.tag(10, 0).varint(droppedAttributes);
+    if (events !== undefined) for (const event of events as TimedEvent[]) writeEvent(writer, event);
+    writer.tag(12, 0).varint(droppedEvents);
+    if (links !== undefined) for (const link of links as CompactLink[]) writeLink(writer, fromCompactLink(link));
+    writer.tag(14, 0).varint(droppedLinks);
+    writer.tag(15, 2);
+    const status = writer.begin(1);
+    if (message === READ_STRING && this.#slotLength(MESSAGE) > 0) {
+      writer.tag(2, 2);
+      this.#writeString(MESSAGE);
+    }
+    writer.tag(3, 0).varint(statusCode);
+    writer.end(status, 1);
+    writer.tag(16, 5).fixed32(spanFlags(traceFlags, parent === READ_STRING ? (parentIsRemote as boolean | undefined) : undefined));
+    this.#traceFlags = traceFlags;
+    return ENCODED;
+  }
+
+  /** The span's attributes as KeyValue fields; false (some written) when the span must take the object path. */
+  #attributes(): boolean {
+    if (this.#bytes[this.#pos++] === ATTRIBUTES_VALUE) return false;
+    const writer = this.#writer;
+    for (;;) {
+      const code = this.#varint();
+      if (code === KEY_END) return true;
+      if (code === KEY_INLINE) return false;
+      const id = code - KEY_FIRST_ID;
+      const key = this.#keys.keyField(id);
+      if (key === null) return false;
+      const place = id < PLACES - ATTRIBUTE_PLACES ? ATTRIBUTE_PLACES + id : NO_PLACE;
+      const tag = this.#bytes[this.#pos]!;
+      const isString = tag === TAG_STRING || tag === TAG_REPEATED_STRING;
+      if (isString) {
+        this.#pos++;
+        this.#string(tag, place);
+        // Nearly every string value: ASCII in the batch's bytes, its KeyValue written at once.
+        if (this.#refText === undefined) {
+          writer.keyValueAscii(SPAN_ATTRIBUTES_TAG, key, this.#bytes, this.#refStart, this.#refEnd);
+          continue;
+        }
+      }
+      writer.tag(9, 2);
+      const keyValue = writer.begin(1);
+      writer.raw(key);
+      writer.tag(2, 2);
+      const anyValue = writer.begin(1);
+      if (isString) writer.tag(1, 2).string(this.#refText!);
+      else this.#anyValue(place);
+      writer.end(anyValue, 1);
+      writer.end(keyValue, 1);
+    }
+  }
+
+  /** An attribute value other than a string as AnyValue's content, as writeAnyValue() writes the value the object path reads. */
+  #anyValue(place: number): void {
+    const writer = this.#writer;
+    const tag = this.#bytes[this.#pos++]!;
+    switch (tag) {
+      case TAG_INT32: {
+        const value = this.#view.getInt32(this.#pos, true);
+        this.#pos += 4;
+        writer.tag(3, 0).varint(value);
+        return;
+      }
+      case TAG_TRUE:
+        writer.tag(2, 0).varint(1);
+        return;
+      case TAG_FALSE:
+        writer.tag(2, 0).varint(0);
+        return;
+      case TAG_UNDEFINED:
+        return;
+    }
+    this.#pos--;
+    writeAnyValue(writer, this.#value(place));
+  }
+
+  /** Reads a string field into `slot`. */
+  #stringField(slot: number, place: number): number {
+    const tag = this.#bytes[this.#pos]!;
+    if (tag === TAG_UNDEFINED) {
+      this.#pos++;
+      return READ_UNDEFINED;
+    }
+    if (tag !== TAG_STRING && tag !== TAG_REPEATED_STRING) {
+      this.#value(place);
+      return READ_OTHER;
+    }
+    this.#pos++;
+    this.#string(tag, place);
+    this.#slotStart[slot] = this.#refStart;
+    this.#slotEnd[slot] = this.#refEnd;
+    this.#slotText[slot] = this.#refText;
+    return READ_STRING;
+  }
+
+  #slotLength(slot: number): number {
+    const text = this.#slotText[slot];
+    return text === undefined ? this.#slotEnd[slot]! - this.#slotStart[slot]! : text.length;
+  }
+
+  #slotString(slot: number): string {
+    return this.#slotText[slot] ?? this.#latin1.toString('latin1', this.#slotStart[slot], this.#slotEnd[slot]);
+  }
+
+  #writeString(slot: number): void {
+    const text = this.#slotText[slot];
+    if (text === undefined) this.#writer.slice(this.#bytes, this.#slotStart[slot]!, this.#slotEnd[slot]!);
+    else this.#writer.string(text);
+  }
+
+  #writeId(slot: number): void {
+    const text = this.#slotText[slot];
+    if (text === undefined) this.#writer.hexSlice(this.#bytes, this.#slotStart[slot]!, this.#slotEnd[slot]!);
+    else this.#writer.hex(text);
+  }
+
+  /** Reads a string (its tag just read) into #refStart/#refEnd (bytes) or #refText. */
+  #string(tag: number, place: number): void {
+    if (tag === TAG_REPEATED_STRING) {
+      this.#refStart = this.#lastStart[place]!;
+      this.#refEnd = this.#lastEnd[place]!;
+      this.#refText = this.#lastText[place];
+      return;
+    }
+    const start = this.#textPos;
+    this.#textPos += this.#varint();
+    if (this.#textIn === TEXT_IN_BYTES) {
+      this.#refStart = start;
+      this.#refEnd = this.#textPos;
+      this.#refText = undefined;
+    } else {
+      this.#refText = this.#text.slice(start, this.#textPos);
+    }
+    if (place !== NO_PLACE) {
+      this.#lastStart[place] = this.#refStart;
+      this.#lastEnd[place] = this.#refEnd;
+      this.#lastText[place] = this.#refText;
+    }
+  }
+
+  /** The span's fields as the object path reads them (BatchReader's). */
+  #values(): CompactSpan {
+    return [
+      this.#value(NAME_PLACE) as CompactSpan[0],
+      this.#value(NO_PLACE) as CompactSpan[1],
+      this.#value(TRACE_ID_PLACE) as CompactSpan[2],
+      this.#value(SPAN_ID_PLACE) as CompactSpan[3],
+      this.#value(NO_PLACE) as CompactSpan[4],
+      this.#value(TRACE_STATE_PLACE) as CompactSpan[5],
+      this.#value(SPAN_ID_PLACE) as CompactSpan[6],
+      this.#value(NO_PLACE) as CompactSpan[7],
+      this.#value(NO_PLACE) as CompactSpan[8],
+      this.#value(NO_PLACE) as CompactSpan[9],
+      this.#value(NO_PLACE) as CompactSpan[10],
+      this.#value(NO_PLACE) as CompactSpan[11],
+      this.#value(NO_PLACE) as CompactSpan[12],
+      this.#value(STATUS_PLACE) as CompactSpan[13],
+      this.#objectAttributes(),
+      this.#value(NO_PLACE) as CompactSpan[15],
+      this.#value(NO_PLACE) as CompactSpan[16],
+      this.#value(NO_PLACE) as CompactSpan[17],
+      this.#value(NO_PLACE) as CompactSpan[18],
+      this.#value(NO_PLACE) as CompactSpan[19],
+      this.#value(NO_PLACE) as CompactSpan[20],
+      this.#value(NO_PLACE) as CompactSpan[21],
+    ];
+  }
+
+  #objectAttributes(): Attributes {
+    if (this.#bytes[this.#pos++] === ATTRIBUTES_VALUE) return this.#value(NO_PLACE) as Attributes;
+    const keys = this.#reader.keys;
+    const attributes: Record<string, unknown> = {};
+    for (;;) {
+      const code = this.#varint();
+      if (code === KEY_END) return attributes as Attributes;
+      if (code === KEY_INLINE) {
+        const key = this.#value(NO_PLACE) as string;
+        attributes[key] = this.#value(NO_PLACE);
+      } else {
+        const id = code - KEY_FIRST_ID;
+        attributes[keys[id]!] = this.#value(id < PLACES - ATTRIBUTE_PLACES ? ATTRIBUTE_PLACES + id : NO_PLACE);
+      }
+    }
+  }
+
+  /** A value as a JS value (BatchReader's #value). */
+  #value(place: number): unknown {
+    const tag = this.#bytes[this.#pos++]!;
+    switch (tag) {
+      case TAG_UNDEFINED:
+        return undefined;
+      case TAG_FALSE:
+        return false;
+      case TAG_TRUE:
+        return true;
+      case TAG_INT32: {
+        const value = this.#view.getInt32(this.#pos, true);
+        this.#pos += 4;
+        return value;
+      }
+      case TAG_FLOAT64: {
+        const value = this.#view.getFloat64(this.#pos, true);
+        this.#pos += 8;
+        return value;
+      }
+      case TAG_STRING:
+      case TAG_REPEATED_STRING:
+        this.#string(tag, place);
+        return this.#refText ?? this.#latin1.toString('latin1', this.#refStart, this.#refEnd);
+      case TAG_SIDE:
+        return this.#side[this.#varint()];
+    }
+    throw new Error(`isotrace: unreadable span batch (tag ${tag} at byte ${this.#pos - 1}).`);
+  }
+
+  #varint(): number {
+    let value = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = this.#bytes[this.#pos++]!;
+      value |= (byte & 127) << shift;
+      if (byte < 128) return value >>> 0;
+      shift += 7;
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
