@@ -28,6 +28,19 @@ describe('identity attributes under the SDK attribute count limit', () => {
     expect(busy.attributes['app.attr_9']).toBeUndefined();
   });
 
+  it('a span started near the limit gets the identity key by key until the limit, the rest dropped and counted', async () => {
+    const ctx = await withRequestContext({ tenantId: 't1', userId: 'u1', jobId: 'j1' }, (c) => {
+      const attributes = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`app.attr_${i}`, i]));
+      trace.getTracer('lib').startSpan('crowded', { attributes }).end();
+      return c;
+    });
+    const crowded = onlySpan(kit, 'crowded');
+    expect(Object.keys(crowded.attributes)).toHaveLength(14);
+    expect(crowded.attributes).toMatchObject({ 'isotrace.request_id': ctx.requestId, 'isotrace.correlation_id': ctx.correlationId, 'isotrace.tenant_id': 't1', 'user.id': 'u1' });
+    expect(crowded.attributes['isotrace.job_id']).toBeUndefined();
+    expect(crowded.droppedAttributesCount).toBe(1);
+  });
+
   it('a tool span within the limit keeps every GenAI, audit and identity attribute', async () => {
     const ctx = await withRequestContext({ tenantId: 't1', userId: 'u1', jobId: 'j1' }, async (c) => {
       await createToolSystem([Echo]).dispatcher.execute('echo', 'x', { callId: 'call-1' });

@@ -38,6 +38,17 @@ export function directAttributes(span: Span): SdkSpanInternals | undefined {
 }
 
 /**
+ * The attributes of a span `direct` allows writing to when `count` more fit
+ * under its attribute count limit, else undefined. For writers with a fixed
+ * set of keys, each written at a line of its own (see stampIdentity()).
+ */
+export function roomFor(direct: SdkSpanInternals | undefined, count: number): Attributes | undefined {
+  if (direct === undefined) return undefined;
+  const countLimit = direct._spanLimits?.attributeCountLimit;
+  return countLimit === undefined || direct._attributesCount! + count <= countLimit ? direct.attributes : undefined;
+}
+
+/**
  * Sets one checked attribute; with `overwrite` false, only when the span does
  * not have it yet. `direct` is directAttributes(span), looked up once per span.
  */

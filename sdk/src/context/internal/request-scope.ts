@@ -6,7 +6,7 @@ import { getRuntime, processState, type Runtime } from '../../tracing/internal/r
 import type { RequestContext, RequestContextInit, RequestContextValues, ValueKey } from '../types.js';
 import { bindListenersToRequests, markBoundToRequest, type ListenerTarget } from './bind-listeners.js';
 import { directAttributes, putAttribute } from './checked-attributes.js';
-import { ATTR, BAGGAGE, CORRELATION_ID_PATTERN, REQUEST_CONTEXT_KEY } from './keys.js';
+import { BAGGAGE, CORRELATION_ID_PATTERN, REQUEST_CONTEXT_KEY } from './keys.js';
 import { requestContextOf } from './active-request.js';
 import { stampIdentity } from './request-attributes-processor.js';
 import { RequestBaggage } from './request-baggage.js';
@@ -98,8 +98,9 @@ function enterRequest(init: RequestContextInit, fn: unknown, spanOptions: Reques
   if (typeof fn !== 'function') throw new TypeError('withRequestContext(init, fn): fn must be a function.');
 
   const outer = requestContextOf(parent);
+  const inbound = propagation.getBaggage(parent);
   const requestId = init.requestId ?? randomUuid();
-  const correlationId = init.correlationId ?? inheritedCorrelationId(parent, outer) ?? requestId;
+  const correlationId = init.correlationId ?? inheritedCorrelationId(inbound, outer) ?? requestId;
   // Started without the enclosing request (if any): the identity processor must not stamp that one's identity on this span.
   const spanParent = outer ? parent.deleteValue(REQUEST_CONTEXT_KEY) : parent;
   // The adapter's options as they are (the SDK reads kind, links and attributes of them): no options object of its own.
@@ -113,13 +114,12 @@ function enterRequest(init: RequestContextInit, fn: unknown, spanOptions: Reques
   );
   // The marker and the identity (checked above), written without the SDK validating them again; they win over the adapter's attributes.
   const direct = directAttributes(span);
-  putAttribute(span, direct, ATTR.requestSpan, true, true);
-  stampIdentity(span, ctx, true, direct);
+  stampIdentity(span, ctx, true, direct, true);
   if (init.conversationId !== undefined) putAttribute(span, direct, GEN_AI.conversationId, init.conversationId, true);
   // Counted so a runtime replaced by a restart releases its own store only after this request.
   runtime.requests?.enter();
   // One context with the span, the request and its baggage (what trace.setSpan() and propagation.setBaggage() would set).
-  return { runtime, span, ctx, scope: ScopeContext.forRequest(parent, span, ctx, identityBaggage(parent, outer, ctx)) };
+  return { runtime, span, ctx, scope: ScopeContext.forRequest(parent, span, ctx, identityBaggage(inbound, outer, ctx)) };
 }
 
 /** Ends the request's span (recording `error` when it failed) and releases it. */
@@ -214,21 +214,21 @@ function assertText(value: unknown, field: string, required: boolean): void {
   throw new TypeError(`withRequestContext: init.${field} must be a non-empty string${required ? '' : ' when given'}.`);
 }
 
-/** The enclosing request's correlation id, else a valid one from (already trusted) baggage. */
-function inheritedCorrelationId(parent: Context, enclosing: RequestContextImpl | undefined): string | undefined {
+/** The enclosing request's correlation id, else a valid one from the (already trusted) baggage it is entered with. */
+function inheritedCorrelationId(inbound: Baggage | undefined, enclosing: RequestContextImpl | undefined): string | undefined {
   if (enclosing) return enclosing.correlationId;
-  const inbound = propagation.getBaggage(parent)?.getEntry(BAGGAGE.correlationId)?.value;
-  return inbound !== undefined && CORRELATION_ID_PATTERN.test(inbound) ? inbound : undefined;
+  const value = inbound?.getEntry(BAGGAGE.correlationId)?.value;
+  return value !== undefined && CORRELATION_ID_PATTERN.test(value) ? value : undefined;
 }
 
 /**
  * The new request's baggage: its identity, after the entries it inherits from
- * `parent`. A request nested in another tenant's or user's request inherits
+ * `inbound`, the baggage it is entered with. A request nested in another tenant's or user's request inherits
  * nothing else: the outer request's other entries (a trusted peer's included)
  * were trusted for that tenant and user only.
  */
-function identityBaggage(parent: Context, outer: RequestContextImpl | undefined, ctx: RequestContextImpl): Baggage {
-  const inherited = outer && (outer.tenantId !== ctx.tenantId || outer.userId !== ctx.userId) ? undefined : propagation.getBaggage(parent);
+function identityBaggage(inbound: Baggage | undefined, outer: RequestContextImpl | undefined, ctx: RequestContextImpl): Baggage {
+  const inherited = outer && (outer.tenantId !== ctx.tenantId || outer.userId !== ctx.userId) ? undefined : inbound;
   // Without inherited entries (the usual case) the identity is read from the request when someone asks for it.
   if (!inherited) return new RequestBaggage(ctx);
   const baggage = inherited
