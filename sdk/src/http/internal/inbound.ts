@@ -157,9 +157,8 @@ function untilResponded(req: IncomingMessage, res: ServerResponse, span: Span | 
       if (span) recordOutcome(span, req, res, { threw, route: route(), nameByRoute });
       resolve();
     };
-    // 'close' follows 'finish' on every answered request: the outcome is recorded once. Plain listeners, not
-    // once(): done() acts once anyway, and they go away with the response.
-    res.on('finish', done);
+    // A response emits 'close' once it is finished (the tick after 'finish') or its connection is gone, whichever
+    // comes first: one listener sees both. A plain listener, not once(): it goes away with the response.
     res.on('close', done);
     // A connection closed before the handler ran has already emitted 'close'.
     const ran = (): void => {
