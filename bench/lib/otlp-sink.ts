@@ -2,7 +2,7 @@
 // every POST (after `delayMs`, to play a slow collector) and counts the spans
 // in the JSON or protobuf bodies sent to …/v1/traces (without parsing them), per path prefix (one per variant).
 // Run directly (`node bench/lib/otlp-sink.ts [delayMs]`) it is a child process
-// that sends { url } over IPC and answers 'counts' with its span counts.
+// that sends { url } over IPC and answers 'counts' with its span counts, 'cpu' with its CPU time so far (µs).
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -32,9 +32,11 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
         counts[prefix] = (counts[prefix] ?? 0) + spans;
         counts[''] = counts['']! + spans;
       }
+      // An empty ExportTraceServiceResponse in the request's encoding, as a collector answers (JSON to a protobuf exporter fails its parsing, a warning per export).
+      const protobuf = String(req.headers['content-type']).includes('protobuf');
       const answer = (): void => {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{}');
+        res.writeHead(200, { 'content-type': protobuf ? 'application/x-protobuf' : 'application/json' });
+        res.end(protobuf ? '' : '{}');
       };
       if (delayMs > 0) setTimeout(answer, delayMs).unref();
       else answer();
@@ -122,6 +124,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const sink = await startSink({ delayMs: Number(process.argv[2] ?? 0) });
   process.on('message', (message) => {
     if (message === 'counts') process.send!({ counts: sink.counts() });
+    if (message === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send!({ cpuMicros: user + system });
+    }
     if (message === 'close') void sink.close().then(() => process.exit(0));
   });
   process.on('disconnect', () => process.exit(0));
