@@ -119,8 +119,10 @@ function restoreRequest(carrier: ContextCarrier, store: SharedStateStore): Reque
   const requestId = carrier[4];
   if (requestId === undefined) return undefined;
   const identity = { requestId, correlationId: carrier[5]!, tenantId: carrier[6]!, userId: carrier[7]!, jobId: carrier[8], traceId: carrier[9]! };
-  const count = carrier[VALUES];
-  return new RequestContextImpl(identity, count === 0 ? undefined : valueEntries(carrier, count), store, auditSharedStateAccess);
+  const request = new RequestContextImpl(identity, undefined, store, auditSharedStateAccess);
+  // Set one by one: no list of entries made for the constructor to walk.
+  for (let i = VALUES + 1; i < VALUES + 1 + 2 * carrier[VALUES]; i += 2) request.set(carrier[i] as string, carrier[i + 1]);
+  return request;
 }
 
 function valueEntries(carrier: ContextCarrier, count: number): [string, unknown][] {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { context, SpanKind, type Context } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type * as PiscinaModule from 'piscina';
 import type { Piscina } from 'piscina';
 import { AUDIT } from '../../audit/internal/attributes.js';
@@ -86,15 +87,11 @@ class IsotraceWorkerPool implements WorkerPool {
         throw explainRunFailure(error, envelope, name, this.#threadDied !== undefined);
       }
       if (!isReply(reply)) return reply as R;
-      const [, ok, outcome, spans, events] = reply;
       // The task's events reach the request's connection before its result does.
-      if (relay) await relay.drain(events);
-      if (spans.length > 0) {
-        runtime.exportSpans(spans.map((data) => fromSpanData(data, runtime.resource)));
-        countForwardedViolations(runtime, spans);
-      }
-      if (!ok) throw fromErrorData(outcome);
-      return outcome as R;
+      if (relay) await relay.drain(reply[4]);
+      if (reply[3].length > 0) exportForwarded(runtime, reply[3]);
+      if (!reply[1]) throw fromErrorData(reply[2]);
+      return reply[2] as R;
     } catch (error) {
       recordError(span, error);
       throw error;
@@ -160,10 +157,17 @@ function eventRelay(submitted: Context, span: ReturnType<Runtime['tracer']['star
   return sink ? new WorkerEventRelay(sink, span) : undefined;
 }
 
-/** Worker threads have no meter: the audit failures they recorded on their spans are counted here, where the spans are exported. */
-function countForwardedViolations(runtime: Runtime, spans: readonly SpanData[]): void {
-  for (const span of spans) {
-    for (const event of eventsOf(span)) {
+/**
+ * Exports the spans a task's worker finished. Worker threads have no meter:
+ * the audit failures they recorded on their spans are counted here, where the
+ * spans are exported.
+ */
+function exportForwarded(runtime: Runtime, forwarded: readonly SpanData[]): void {
+  const spans: ReadableSpan[] = [];
+  for (const data of forwarded) spans.push(fromSpanData(data, runtime.resource));
+  runtime.exportSpans(spans);
+  for (const data of forwarded) {
+    for (const event of eventsOf(data)) {
       if (event.name === AUDIT.event) runtime.violations.add(1, { [AUDIT.check]: String(event.attributes?.[AUDIT.check] ?? 'unknown') });
     }
   }

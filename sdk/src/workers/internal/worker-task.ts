@@ -1,12 +1,13 @@
-import { context, SpanKind, trace } from '@opentelemetry/api';
+import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
 import { baggageIdentity, carriesIdentity, recordViolation, requestIdentity } from '../../audit/internal/runtime-audit.js';
+import type { RequestContextImpl } from '../../context/internal/request-context.js';
 import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
 import { runWithEventSink } from '../../events/internal/emit.js';
 import { WorkerEventPort } from '../../events/internal/worker-events.js';
 import { getRuntime } from '../../tracing/internal/runtime.js';
 import { restoreContext } from './carrier.js';
 import { isEnvelope, REPLY, toErrorData, type TaskEnvelope, type TaskReply } from './envelope.js';
-import { ensureWorkerTracing } from './worker-tracing.js';
+import { workerTracing } from './worker-tracing.js';
 
 /**
  * Wraps a worker file's task function so it runs in the submitting request's
@@ -38,29 +39,42 @@ async function runPlain<T, R>(fn: (task: T) => R | Promise<R>, task: T): Promise
 }
 
 async function runEnvelope(envelope: TaskEnvelope, fn: (task: unknown) => unknown): Promise<TaskReply> {
-  const [, task, name, carrier, setup, eventPort] = envelope;
-  const forwarding = await ensureWorkerTracing(setup);
+  // Indexed, not destructured, as the submitting thread built it (see envelope.ts).
+  const name = envelope[2];
+  const eventPort = envelope[5];
+  // Awaited only at the thread's first tasks: once set up, a task starts without a turn of the microtask queue.
+  const tracing = workerTracing(envelope[4]);
+  const forwarding = tracing instanceof Promise ? await tracing : tracing;
   const runtime = getRuntime('defineWorkerTask()');
-  const parent = restoreContext(carrier, runtime.store);
+  const parent = restoreContext(envelope[3], runtime.store);
   const span = runtime.tracer.startSpan(`worker.task ${name}`, { kind: SpanKind.INTERNAL, attributes: { 'isotrace.worker.task': name } }, parent);
   const request = requestContextOf(parent);
   const events = eventPort && request ? new WorkerEventPort(eventPort, request) : undefined;
   let ok = true;
   let outcome: unknown;
-  await context.with(trace.setSpan(parent, span), async () => {
-    try {
-      auditWorkerEntry(parent);
-      // Events are counted where they are delivered: the submitting thread.
-      outcome = await (events ? runWithEventSink(request!, events, () => fn(task), { span: undefined, count: false }) : fn(task));
-    } catch (error) {
-      recordError(span, error);
-      ok = false;
-      outcome = toErrorData(error);
-    } finally {
-      span.end();
-    }
-  });
+  try {
+    // The task (and all it starts) runs in its context; this function's own continuation does not.
+    const result = context.with(trace.setSpan(parent, span), startTask, undefined, parent, fn, envelope[1], request, events);
+    outcome = isPromise(result) ? await result : result;
+  } catch (error) {
+    recordError(span, error);
+    ok = false;
+    outcome = toErrorData(error);
+  } finally {
+    span.end();
+  }
   return [REPLY, ok, outcome, forwarding?.take() ?? [], events?.sent ?? 0] as TaskReply;
+}
+
+/** Runs in the task's context: the entry audits, then the task, with its progress events going to the submitting request. */
+function startTask(parent: Context, fn: (task: unknown) => unknown, task: unknown, request: RequestContextImpl | undefined, events: WorkerEventPort | undefined): unknown {
+  auditWorkerEntry(parent);
+  // Events are counted where they are delivered: the submitting thread.
+  return events ? runWithEventSink(request!, events, () => fn(task), { span: undefined, count: false }) : fn(task);
+}
+
+function isPromise(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null | undefined)?.then === 'function';
 }
 
 /** Worker-entry audits: the snapshot belongs to the trace and baggage it arrived with. */

@@ -38,13 +38,25 @@ export class ForwardingProcessor implements SpanProcessor {
  * once (kept on the thread's process state, its one isotrace handle): spans
  * are forwarded to the submitting thread and exported there. Where the
  * application started isotrace in the worker itself, that wins and nothing is
- * forwarded.
+ * forwarded. The set-up's outcome itself once it has settled, else the promise
+ * of it: a task of a thread that is set up starts without waiting a turn.
  */
-export function ensureWorkerTracing(setup: WorkerSetup): Promise<ForwardingProcessor | undefined> {
+export function workerTracing(setup: WorkerSetup): WorkerTracing | Promise<WorkerTracing> {
   const state = processState();
-  state.workerTracing ??= state.runtime ? Promise.resolve(undefined) : setUpWorkerTracing(...decodeSetup(setup));
-  return state.workerTracing;
+  const pending = (state.workerTracing ??= state.runtime ? Promise.resolve(undefined) : setUpWorkerTracing(...decodeSetup(setup)));
+  const done = settled.get(pending);
+  if (done) return done.forwarding;
+  return pending.then((forwarding) => {
+    settled.set(pending, { forwarding });
+    return forwarding;
+  });
 }
+
+/** The forwarding processor, or undefined where the application's own isotrace exports the worker's spans. */
+type WorkerTracing = ForwardingProcessor | undefined;
+
+/** What each set-up (the promise on the process state) resolved to. Weak: a set-up replaced on the state is forgotten with it. */
+const settled = new WeakMap<Promise<WorkerTracing>, { forwarding: WorkerTracing }>();
 
 /**
  * What only the set-up needs is imported here, at the thread's first task, not
