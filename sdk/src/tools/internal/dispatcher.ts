@@ -3,7 +3,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { AUDIT } from '../../audit/internal/attributes.js';
 import { auditToolBoundary } from '../../audit/internal/runtime-audit.js';
 import type { RuntimeCheck } from '../../audit/types.js';
-import { directAttributes, putAttribute, type CheckedValue } from '../../context/internal/checked-attributes.js';
+import { directAttributes, putAttribute, roomFor, type CheckedValue } from '../../context/internal/checked-attributes.js';
 import { ATTR } from '../../context/internal/keys.js';
 import { stampIdentity } from '../../context/internal/request-attributes-processor.js';
 import type { RequestContextImpl } from '../../context/internal/request-context.js';
@@ -34,12 +34,13 @@ interface Recording {
 
 /**
  * A tool's span attributes that are the same in every tool system: those given at start (what a
- * sampler sees), and the rest. The registry id, the audit result and the call id are per system
- * and per call.
+ * sampler sees), and its type and description (undefined for a name no tool has). The registry
+ * id, the audit result and the call id are per system and per call.
  */
 interface ToolTemplate {
   readonly start: Readonly<Record<string, CheckedValue>>;
-  readonly rest: ReadonlyArray<readonly [string, CheckedValue]>;
+  readonly toolType: string | undefined;
+  readonly toolDescription: string | undefined;
 }
 
 /** A template and the name, description and type it was made from (a class's statics, or a definition's). */
@@ -162,11 +163,7 @@ export class Dispatcher implements ToolDispatcher {
   #start(tracer: Tracer, name: string, tool: Tool | undefined, callId: string): Span {
     const template = templateOf(name, tool);
     const span = tracer.startSpan(`execute_tool ${name}`, { kind: SpanKind.INTERNAL, attributes: template.start });
-    const direct = directAttributes(span);
-    putAttribute(span, direct, REGISTRY_ID, this.registryId, true);
-    putAttribute(span, direct, AUDIT.result, 'pass', true);
-    for (const [key, value] of template.rest) putAttribute(span, direct, key, value, true);
-    putAttribute(span, direct, GEN_AI.toolCallId, callId, true);
+    this.#putCallAttributes(span, template, callId);
     const active = context.active();
     if (requestContextOf(active) !== this.#owner) stampIdentity(span, this.#owner, true);
     // The agent running this call (invokeAgent(), an adapter's agent span) and the conversation: both are known now.
@@ -176,13 +173,51 @@ export class Dispatcher implements ToolDispatcher {
   }
 
   /**
+   * The call's attributes beyond those given at start, over any a processor set. Each key is
+   * written at a line of its own where the span has room (see stampIdentity()): this runs on
+   * every call.
+   */
+  #putCallAttributes(span: Span, { toolType, toolDescription }: ToolTemplate, callId: string): void {
+    const direct = directAttributes(span);
+    const attributes = roomFor(direct, 5);
+    if (attributes === undefined) {
+      // Not the SDK's span, or near its attribute count limit: key by key, as the SDK would decide.
+      putAttribute(span, direct, REGISTRY_ID, this.registryId, true);
+      putAttribute(span, direct, AUDIT.result, 'pass', true);
+      if (toolType !== undefined) putAttribute(span, direct, GEN_AI.toolType, toolType, true);
+      if (toolDescription !== undefined) putAttribute(span, direct, GEN_AI.toolDescription, toolDescription, true);
+      putAttribute(span, direct, GEN_AI.toolCallId, callId, true);
+      return;
+    }
+    const before = direct!._attributesCount!;
+    let added = 0;
+    if (attributes[REGISTRY_ID] === undefined) added++;
+    attributes[REGISTRY_ID] = this.registryId;
+    if (attributes[AUDIT.result] === undefined) added++;
+    attributes[AUDIT.result] = 'pass';
+    if (toolType !== undefined) {
+      if (attributes[GEN_AI.toolType] === undefined) added++;
+      attributes[GEN_AI.toolType] = toolType;
+    }
+    if (toolDescription !== undefined) {
+      if (attributes[GEN_AI.toolDescription] === undefined) added++;
+      attributes[GEN_AI.toolDescription] = toolDescription;
+    }
+    if (attributes[GEN_AI.toolCallId] === undefined) added++;
+    attributes[GEN_AI.toolCallId] = callId;
+    direct!._attributesCount = before + added;
+  }
+
+  /**
    * A framework's span made this call's tool span: the GenAI attributes, the registry id and the
    * owner's identity always (its tracer may not stamp it). A violation already recorded on it
    * stays: only a span without an audit result is marked `pass`.
    */
   #enrich(span: Span, name: string, tool: Tool | undefined, callId: string): Span {
     const template = templateOf(name, tool);
-    const attributes: Attributes = { ...template.start, [REGISTRY_ID]: this.registryId, [AUDIT.result]: 'pass', ...Object.fromEntries(template.rest) };
+    const attributes: Attributes = { ...template.start, [REGISTRY_ID]: this.registryId, [AUDIT.result]: 'pass' };
+    if (template.toolType !== undefined) attributes[GEN_AI.toolType] = template.toolType;
+    if (template.toolDescription !== undefined) attributes[GEN_AI.toolDescription] = template.toolDescription;
     attributes[GEN_AI.toolCallId] = callId;
     if ((span as Partial<ReadableSpan>).attributes?.[AUDIT.result] !== undefined) delete attributes[AUDIT.result];
     Object.assign(attributes, identityAttributes(this.#owner), agentAttributesFor(context.active(), this.#owner));
@@ -212,7 +247,7 @@ export class Dispatcher implements ToolDispatcher {
  */
 function templateOf(name: string, tool: Tool | undefined): ToolTemplate {
   // Unknown names are not kept: a caller could make up any number of them.
-  if (!tool) return { start: startAttributes(name), rest: [] };
+  if (!tool) return { start: startAttributes(name), toolType: undefined, toolDescription: undefined };
   if (tool instanceof DefinedTool) return templates.get(tool) ?? remember(tool, name, tool.info);
   const ToolClass = tool.constructor as ToolClass;
   const known = templates.get(ToolClass);
@@ -224,10 +259,8 @@ function templateOf(name: string, tool: Tool | undefined): ToolTemplate {
 function remember(key: object, name: string, { description, type }: { description?: string; type?: ToolType }): ClassTemplate {
   const template: ClassTemplate = {
     start: startAttributes(name),
-    rest: [
-      [GEN_AI.toolType, type ?? 'function'],
-      [GEN_AI.toolDescription, description ?? ''],
-    ],
+    toolType: type ?? 'function',
+    toolDescription: description ?? '',
     toolName: name,
     description,
     type,
