@@ -71,6 +71,11 @@ export class RequestContextImpl implements RequestContext {
     return this.#values ? Object.fromEntries(this.#values) : {};
   }
 
+  /** The values as they are, not copied (undefined when there are none yet): for isotrace code that only reads them. */
+  get valueMap(): ReadonlyMap<string, unknown> | undefined {
+    return this.#values;
+  }
+
   /** Numbers this request's tool systems: 1, 2, … (part of their registry id). */
   nextToolSystemNumber(): number {
     return ++this.#toolSystems;

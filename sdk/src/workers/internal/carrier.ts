@@ -66,18 +66,14 @@ export function captureCarrier(ctx: Context, spanContext: SpanContext | undefine
     request?.traceId,
     0,
   ];
-  if (request) pushValues(carrier, request.values());
+  const values = request?.valueMap;
+  if (values) {
+    // Read in place: values() would copy them into an object first.
+    for (const [key, value] of values) carrier.push(key, value);
+    carrier[VALUES] = values.size;
+  }
   pushBaggage(carrier, ctx, request);
   return carrier;
-}
-
-function pushValues(carrier: ContextCarrier, values: Record<string, unknown>): void {
-  let count = 0;
-  for (const key in values) {
-    carrier.push(key, values[key]);
-    count++;
-  }
-  carrier[VALUES] = count;
 }
 
 function pushBaggage(carrier: ContextCarrier, ctx: Context, request: RequestContextImpl | undefined): void {
