@@ -189,7 +189,6 @@ export class Dispatcher implements ToolDispatcher {
       putAttribute(span, direct, GEN_AI.toolCallId, callId, true);
       return;
     }
-    const before = direct!._attributesCount!;
     let added = 0;
     if (attributes[REGISTRY_ID] === undefined) added++;
     attributes[REGISTRY_ID] = this.registryId;
@@ -205,7 +204,7 @@ export class Dispatcher implements ToolDispatcher {
     }
     if (attributes[GEN_AI.toolCallId] === undefined) added++;
     attributes[GEN_AI.toolCallId] = callId;
-    direct!._attributesCount = before + added;
+    direct!._attributesCount! += added;
   }
 
   /**
