@@ -15,7 +15,7 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otl
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { CompactDictionary, CompactReader, type CompactDefinitions } from '../../../sdk/src/tracing/internal/export-thread/compact-span.ts';
-import { ProtobufBatchReader, serializeEncodedSpans, type EncodedSpan } from '../../../sdk/src/tracing/internal/export-thread/protobuf-span-batch.ts';
+import { ProtobufBatchReader, releaseEncodedSpans, serializeEncodedSpans, type EncodedSpan } from '../../../sdk/src/tracing/internal/export-thread/protobuf-span-batch.ts';
 import { serializeSpansAsProtobuf } from '../../../sdk/src/tracing/internal/export-thread/protobuf-spans.ts';
 import { readSpanBatch, SpanBatchWriter, type SpanBatch } from '../../../sdk/src/tracing/internal/export-thread/span-batch.ts';
 
@@ -334,5 +334,26 @@ describe('span batches read by the protobuf path: the same request bytes as the 
     // The definitions are lost (a batch that could not be handed over): none of the spans can be read.
     channel.dictionary.takeUnsent();
     expect(channel.protobufReader.read(batch)).toEqual([undefined, undefined, undefined, undefined]);
+  });
+
+  it('writes a batch into the buffer of an earlier one only once all its spans were released (serialized), and never corrupts a span still queued', () => {
+    const spans = protobufShapes();
+    const expected = (from: number, to: number): Buffer => Buffer.from(serializeSpansAsProtobuf(new Channel().handOver(spans, 4).slice(from, to)));
+    const channel = new Channel();
+    const first = channel.handOverEncoded(spans.slice(0, 4), 4);
+    const firstBytes = first[0]!.messages!.bytes;
+    // Half of the first batch exported: its buffer stays its own, the next batch gets another.
+    expect(Buffer.from(serializeEncodedSpans(first.slice(0, 2))).equals(expected(0, 2))).toBe(true);
+    releaseEncodedSpans(first.slice(0, 2));
+    const second = channel.handOverEncoded(spans.slice(4, 8), 4);
+    expect(second[0]!.messages!.bytes).not.toBe(firstBytes);
+    expect(Buffer.from(serializeEncodedSpans(first.slice(2))).equals(expected(2, 4))).toBe(true);
+    releaseEncodedSpans(first.slice(2));
+    // All of it exported: the next batch is written into it, and reads as it should.
+    const third = channel.handOverEncoded(spans.slice(0, 4), 4);
+    expect(third.find((span) => span.span === undefined)!.messages!.bytes).toBe(firstBytes);
+    expect(Buffer.from(serializeEncodedSpans([...second, ...third])).equals(Buffer.from(serializeSpansAsProtobuf(new Channel().handOver([...spans.slice(4, 8), ...spans.slice(0, 4)], 4))))).toBe(true);
+    // A released span is never serialized again from bytes another batch may have written.
+    expect(() => serializeEncodedSpans(first.slice(0, 1))).toThrow(/released/);
   });
 });

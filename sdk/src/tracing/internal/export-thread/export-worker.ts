@@ -20,7 +20,8 @@ import { withinTimeout } from '../within-timeout.js';
 import { CompactReader } from './compact-span.js';
 import { ExportBatcher } from './export-batcher.js';
 import type { ExportThreadSettings, FromExportThread, ToExportThread } from './messages.js';
-import { ProtobufBatchReader, serializeEncodedSpans, type EncodedSpan } from './protobuf-span-batch.js';
+import { ProtobufBatchReader, releaseEncodedSpans, serializeEncodedSpans, type EncodedSpan } from './protobuf-span-batch.js';
+import { RequestBodies } from './request-bodies.js';
 import { MAX_SPARE_BUFFERS as MAX_RETURNED_BUFFERS, readSpanBatch } from './span-batch.js';
 
 const port = parentPort;
@@ -104,9 +105,18 @@ function createExporter(): SpanExporter {
   const { OTLPExporterBase } = loadModule<typeof ExporterBaseModule>('@opentelemetry/otlp-exporter-base');
   const { convertLegacyHttpOptions, createOtlpHttpExportDelegate } = loadModule<typeof NodeHttpExportModule>('@opentelemetry/otlp-exporter-base/node-http');
   const { ProtobufTraceSerializer, TraceExporterMetricsHelper } = loadModule<typeof TransformerModule>('@opentelemetry/otlp-transformer');
-  const serializer = { serializeRequest: (spans: readonly ReadableSpan[]) => serializeEncodedSpans(spans as unknown as readonly EncodedSpan[]), deserializeResponse: (data: Uint8Array) => ProtobufTraceSerializer.deserializeResponse(data) };
+  const bodies = new RequestBodies();
+  const serializer = { serializeRequest: (spans: readonly ReadableSpan[]) => serializeOnce(spans as unknown as readonly EncodedSpan[], bodies), deserializeResponse: (data: Uint8Array) => ProtobufTraceSerializer.deserializeResponse(data) };
   const options = convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' });
-  return new OTLPExporterBase(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined));
+  return bodies.reusing(new OTLPExporterBase(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined)));
+}
+
+/** The request body of an export, the only time its spans are serialized (retries resend the body): their batches' buffers may then be written again. */
+function serializeOnce(spans: readonly EncodedSpan[], bodies: RequestBodies): Uint8Array {
+  const body = serializeEncodedSpans(spans, (size) => bodies.buffer(size));
+  releaseEncodedSpans(spans);
+  bodies.serialized(body);
+  return body;
 }
 
 /** The exporter, telling the main thread the counts each time an export settles (delivered, failed, or skipped while backing off). */

@@ -26,8 +26,39 @@ import {
  */
 
 /**
+ * The Span messages of one batch, in one buffer: the buffer goes back to
+ * its reader's spares once every span in it has been copied into a request
+ * (releaseEncodedSpans), so a steady load writes batches into the same few
+ * buffers instead of allocating (and collecting) one per batch. A span never
+ * released (dropped while backing off, or at shutdown) only keeps the buffer
+ * from being reused.
+ */
+export class SpanMessages {
+  /** Undefined once released: a span read after that throws rather than send bytes another batch wrote. */
+  bytes: Buffer | undefined;
+  /** Spans whose message is in `bytes` and not released yet. */
+  unsent = 0;
+  readonly #spares: Buffer[];
+
+  constructor(bytes: Buffer, spares: Buffer[]) {
+    this.bytes = bytes;
+    this.#spares = spares;
+  }
+
+  /** One span fewer to send; the last gives the buffer back. */
+  release(): void {
+    if (--this.unsent > 0 || this.bytes === undefined) return;
+    if (this.#spares.length < MAX_SPARE_MESSAGE_BUFFERS) this.#spares.push(this.bytes);
+    this.bytes = undefined;
+  }
+}
+
+/** Spare buffers a reader keeps: the batches queued or being serialized at once, in a steady load. */
+const MAX_SPARE_MESSAGE_BUFFERS = 4;
+
+/**
  * What the export thread queues for a protobuf export: a span as its
- * ScopeSpans.spans field (bytes `start` to `end` of `buffer`: tag, length,
+ * ScopeSpans.spans field (bytes `start` to `end` of `messages`: tag, length,
  * Span message) or, for the rare span the fast path
  * leaves, its ReadableSpan; its resource and scope (grouped by identity, as
  * ReadableSpans are), and its trace flags (the accounting counts sampled
@@ -37,17 +68,18 @@ export class EncodedSpan {
   readonly traceFlags: number;
   readonly resource: Resource;
   readonly scope: ScopeLike;
-  buffer: Uint8Array;
+  /** Undefined for a span kept as a ReadableSpan, and once released. */
+  messages: SpanMessages | undefined;
   readonly start: number;
   readonly end: number;
   readonly span: ReadableSpan | undefined;
 
   // (Fields assigned by hand: the worker runs this file with type stripping, which has no parameter properties.)
-  constructor(traceFlags: number, resource: Resource, scope: ScopeLike, buffer: Uint8Array, start: number, end: number, span: ReadableSpan | undefined) {
+  constructor(traceFlags: number, resource: Resource, scope: ScopeLike, messages: SpanMessages | undefined, start: number, end: number, span: ReadableSpan | undefined) {
     this.traceFlags = traceFlags;
     this.resource = resource;
     this.scope = scope;
-    this.buffer = buffer;
+    this.messages = messages;
     this.start = start;
     this.end = end;
     this.span = span;
@@ -58,11 +90,24 @@ export class EncodedSpan {
   }
 }
 
-/** The ExportTraceServiceRequest of queued spans: the same bytes serializeSpansAsProtobuf() writes for their ReadableSpans. */
-export function serializeEncodedSpans(spans: readonly EncodedSpan[]): Uint8Array {
+/**
+ * The ExportTraceServiceRequest of queued spans: the same bytes
+ * serializeSpansAsProtobuf() writes for their ReadableSpans. Written into
+ * the buffer `bufferFor` gives for the size expected (overwritten; a larger
+ * one replaces it if it is not enough), else into a new one.
+ */
+export function serializeEncodedSpans(spans: readonly EncodedSpan[], bufferFor?: (size: number) => Buffer): Uint8Array {
   let size = 1024;
   for (const span of spans) size += span.end - span.start;
-  return serializeTraceRequest(spans, size, (span) => span.resource, (span) => span.scope, writeEncodedSpans);
+  return serializeTraceRequest(spans, bufferFor === undefined ? size : bufferFor(size), (span) => span.resource, (span) => span.scope, writeEncodedSpans);
+}
+
+/** Spans copied into a request for good (their export serialized): their buffers may be written again once all of a batch's are. */
+export function releaseEncodedSpans(spans: readonly EncodedSpan[]): void {
+  for (const span of spans) {
+    span.messages?.release();
+    span.messages = undefined;
+  }
 }
 
 /** One scope's spans: each run of Span fields that lie one after the other in a batch's buffer (a whole batch, when its spans share their scope) copied at once. */
@@ -74,9 +119,11 @@ function writeEncodedSpans(writer: Writer, spans: readonly EncodedSpan[]): void 
       writeSpanFields(writer, [first.span]);
       continue;
     }
+    const messages = first.messages;
+    if (messages?.bytes === undefined) throw new Error('isotrace: a span was serialized after its export released it.');
     let end = first.end;
-    for (let next = spans[i]; next !== undefined && next.span === undefined && next.buffer === first.buffer && next.start === end; next = spans[++i]) end = next.end;
-    writer.copy(first.buffer, first.start, end);
+    for (let next = spans[i]; next !== undefined && next.messages === messages && next.start === end; next = spans[++i]) end = next.end;
+    writer.copy(messages.bytes, first.start, end);
   }
 }
 
@@ -87,6 +134,8 @@ export class ProtobufBatchReader {
   readonly #keyFields: Array<Uint8Array | null> = [];
   /** Bytes of Span messages per byte of batch, in the last batch (keys written out make them about twice as long). */
   #encodedPerByte = 2.25;
+  /** Buffers of batches whose spans have all been serialized, to write the next batches into. */
+  readonly #spares: Buffer[] = [];
 
   constructor(reader: CompactReader) {
     this.#reader = reader;
@@ -94,8 +143,10 @@ export class ProtobufBatchReader {
 
   /** The batch's spans in order, undefined for a span whose resource or scope is not defined (left out, as the object path leaves it). */
   read(batch: SpanBatch): Array<EncodedSpan | undefined> {
-    // One buffer for the batch's messages, sized from the last batch's (a buffer that grows is copied, one too large weighs on the collector).
-    const encoding = new BatchEncoding(batch, this.#reader, this, Math.ceil(batch.length * (this.#encodedPerByte + 0.25)) + 1024);
+    // One buffer for the batch's messages, sized from the last batch's (a buffer that grows is copied), a spare one when it is large enough.
+    const size = Math.ceil(batch.length * (this.#encodedPerByte + 0.25)) + 1024;
+    const spare = this.#spares.pop();
+    const encoding = new BatchEncoding(batch, this.#reader, this, spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size), this.#spares);
     const spans = encoding.spans();
     if (batch.length > 0) this.#encodedPerByte = Math.min(MAX_ENCODED_PER_BYTE, encoding.written / batch.length);
     return spans;
@@ -177,7 +228,9 @@ class BatchEncoding {
   #scope: ScopeLike | undefined;
   #traceFlags = 0;
 
-  constructor({ bytes, length, texts, side, count }: SpanBatch, reader: CompactReader, keys: ProtobufBatchReader, size: number) {
+  readonly #spares: Buffer[];
+
+  constructor({ bytes, length, texts, side, count }: SpanBatch, reader: CompactReader, keys: ProtobufBatchReader, buffer: Buffer, spares: Buffer[]) {
     this.#bytes = new Uint8Array(bytes, 0, length);
     this.#view = new DataView(bytes, 0, length);
     this.#latin1 = Buffer.from(bytes, 0, length);
@@ -186,7 +239,8 @@ class BatchEncoding {
     this.#count = count;
     this.#reader = reader;
     this.#keys = keys;
-    this.#writer = new Writer(size);
+    this.#writer = new Writer(buffer);
+    this.#spares = spares;
   }
 
   /** Bytes of Span messages written. */
@@ -198,8 +252,13 @@ class BatchEncoding {
     const spans: Array<EncodedSpan | undefined> = [];
     for (let i = 0; i < this.#count; i++) spans.push(this.#span());
     // The writer's buffer is final only now (it may have grown): every message points into it.
-    const buffer = this.#writer.buffer;
-    for (const span of spans) if (span !== undefined && span.span === undefined) span.buffer = buffer;
+    const messages = new SpanMessages(this.#writer.buffer, this.#spares);
+    for (const span of spans) {
+      if (span === undefined || span.span !== undefined) continue;
+      span.messages = messages;
+      messages.unsent++;
+    }
+    if (messages.unsent === 0) messages.release();
     return spans;
   }
 
@@ -225,7 +284,7 @@ class BatchEncoding {
     let span: EncodedSpan | undefined;
     if (result === ENCODED) {
       writer.end(messageStart, 2);
-      span = new EncodedSpan(this.#traceFlags, this.#resource!, this.#scope!, writer.buffer, fieldStart, writer.position, undefined);
+      span = new EncodedSpan(this.#traceFlags, this.#resource!, this.#scope!, undefined, fieldStart, writer.position, undefined);
     } else {
       writer.rewind(fieldStart);
       if (result === OBJECT_PATH) {
@@ -261,7 +320,7 @@ class BatchEncoding {
   #objectPath(data: CompactSpan): EncodedSpan | undefined {
     if (!this.#reader.canRead(data)) return undefined;
     const span = this.#reader.read(data);
-    return new EncodedSpan(data[4], span.resource, span.instrumentationScope, EMPTY, 0, 0, span);
+    return new EncodedSpan(data[4], span.resource, span.instrumentationScope, undefined, 0, 0, span);
   }
 
   /** Writes the span's Span message, in writeSpan()'s order, from the fields read in the batch's. */
@@ -550,5 +609,3 @@ class BatchEncoding {
     }
   }
 }
-
-const EMPTY = new Uint8Array(0);

@@ -33,8 +33,13 @@ export function writeSpanFields(writer: Writer, spans: readonly ReadableSpan[]):
   }
 }
 
-/** An ExportTraceServiceRequest of spans in any form: `writeSpans` writes one scope's spans as ScopeSpans.spans fields. */
-export function serializeTraceRequest<T>(spans: readonly T[], sizeHint: number, resourceOf: (span: T) => Resource, scopeOf: (span: T) => unknown, writeSpans: (writer: Writer, spans: readonly T[]) => void): Uint8Array {
+/**
+ * An ExportTraceServiceRequest of spans in any form: `writeSpans` writes one
+ * scope's spans as ScopeSpans.spans fields. Written into a new buffer of
+ * `sizeHint` bytes, or into `buffer` (overwritten; a larger one replaces it
+ * when it is too small).
+ */
+export function serializeTraceRequest<T>(spans: readonly T[], sizeHint: number | Buffer, resourceOf: (span: T) => Resource, scopeOf: (span: T) => unknown, writeSpans: (writer: Writer, spans: readonly T[]) => void): Uint8Array {
   const writer = new Writer(sizeHint);
   for (const [resource, scopes] of groupByResourceAndScope(spans, resourceOf, scopeOf)) {
     writer.tag(1, 2);
@@ -210,8 +215,9 @@ export class Writer {
   #buffer: Buffer;
   #pos = 0;
 
-  constructor(size: number) {
-    this.#buffer = Buffer.allocUnsafe(size);
+  /** Writes into a new buffer of `size` bytes, or into `buffer` (whatever it holds is overwritten). */
+  constructor(size: number | Buffer) {
+    this.#buffer = typeof size === 'number' ? Buffer.allocUnsafe(size) : size;
   }
 
   finish(): Uint8Array {
