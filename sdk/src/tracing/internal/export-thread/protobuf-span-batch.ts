@@ -1,12 +1,12 @@
-import { createTraceState, type Attributes } from '@opentelemetry/api';
+import { createTraceState } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 import { fromCompactLink, type CompactLink, type CompactReader, type CompactSpan, type ScopeLike } from './compact-span.js';
 import { serializeTraceRequest, spanFlags, writeAnyValue, writeEvent, writeLink, Writer, writeSpanFields } from './protobuf-spans.js';
 import {
-  ATTRIBUTE_PLACES, ATTRIBUTES_VALUE, KEY_END, KEY_FIRST_ID, KEY_INLINE, NAME_PLACE, NO_PLACE, PLACES, SPAN_HEADER_BYTES, SPAN_ID_PLACE, STATUS_PLACE,
-  TAG_FALSE, TAG_FLOAT64, TAG_INT32, TAG_REPEATED_STRING, TAG_SIDE, TAG_STRING, TAG_TRUE, TAG_UNDEFINED, TEXT_IN_BYTES, TRACE_ID_PLACE, TRACE_STATE_PLACE,
-  type SpanBatch,
+  ATTRIBUTE_PLACES, ATTRIBUTES_VALUE, KEY_END, KEY_FIRST_ID, KEY_INLINE, NAME_PLACE, NO_PLACE, PLACES, SPAN_ID_PLACE, STATUS_PLACE,
+  TAG_FALSE, TAG_INT32, TAG_REPEATED_STRING, TAG_STRING, TAG_TRUE, TAG_UNDEFINED, TEXT_IN_BYTES, TRACE_ID_PLACE, TRACE_STATE_PLACE,
+  BatchCursor, type SpanBatch,
 } from './span-batch.js';
 
 /*
@@ -196,21 +196,11 @@ const MESSAGE = 5;
 const SLOTS = 6;
 
 /** One batch read into Span messages (the format is span-batch.ts's; repeats name strings of the same batch). */
-class BatchEncoding {
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
-  readonly #latin1: Buffer;
-  readonly #texts: string[];
-  readonly #side: unknown[];
+class BatchEncoding extends BatchCursor {
   readonly #count: number;
   readonly #reader: CompactReader;
   readonly #keys: ProtobufBatchReader;
   readonly #writer: Writer;
-  #pos = 0;
-  #nextText = 0;
-  #textIn = TEXT_IN_BYTES;
-  #text = '';
-  #textPos = 0;
   /** The string last read at each place: bytes #lastStart to #lastEnd, or #lastText when it came from a text. */
   readonly #lastStart = new Int32Array(PLACES);
   readonly #lastEnd = new Int32Array(PLACES);
@@ -230,13 +220,9 @@ class BatchEncoding {
 
   readonly #spares: Buffer[];
 
-  constructor({ bytes, length, texts, side, count }: SpanBatch, reader: CompactReader, keys: ProtobufBatchReader, buffer: Buffer, spares: Buffer[]) {
-    this.#bytes = new Uint8Array(bytes, 0, length);
-    this.#view = new DataView(bytes, 0, length);
-    this.#latin1 = Buffer.from(bytes, 0, length);
-    this.#texts = texts;
-    this.#side = side;
-    this.#count = count;
+  constructor(batch: SpanBatch, reader: CompactReader, keys: ProtobufBatchReader, buffer: Buffer, spares: Buffer[]) {
+    super(batch);
+    this.#count = batch.count;
     this.#reader = reader;
     this.#keys = keys;
     this.#writer = new Writer(buffer);
@@ -263,13 +249,13 @@ class BatchEncoding {
   }
 
   #span(): EncodedSpan | undefined {
-    const spanStart = this.#pos;
-    const nextText = this.#nextText;
+    const spanStart = this.pos;
+    const nextText = this.nextText;
     // The one place a span reads twice (its id, its parent's): what it held before, for a second reading.
     const idStart = this.#lastStart[SPAN_ID_PLACE]!;
     const idEnd = this.#lastEnd[SPAN_ID_PLACE]!;
     const idText = this.#lastText[SPAN_ID_PLACE];
-    const valuesEnd = this.#header();
+    const valuesEnd = this.header();
     const writer = this.#writer;
     // The whole ScopeSpans.spans field (tag, length, message): spans one after the other are then one copy into the request.
     const fieldStart = writer.position;
@@ -288,32 +274,18 @@ class BatchEncoding {
     } else {
       writer.rewind(fieldStart);
       if (result === OBJECT_PATH) {
-        this.#pos = spanStart;
-        this.#nextText = nextText;
+        this.pos = spanStart;
+        this.nextText = nextText;
         this.#lastStart[SPAN_ID_PLACE] = idStart;
         this.#lastEnd[SPAN_ID_PLACE] = idEnd;
         this.#lastText[SPAN_ID_PLACE] = idText;
-        this.#header();
-        span = this.#objectPath(this.#values());
+        this.header();
+        span = this.#objectPath(this.values(this.#reader.keys));
       }
     }
     // The next span starts after this one's text when it is in the bytes.
-    this.#pos = this.#textIn === TEXT_IN_BYTES ? this.#textPos : valuesEnd;
+    this.pos = this.textIn === TEXT_IN_BYTES ? this.textPos : valuesEnd;
     return span;
-  }
-
-  /** Reads a span's header: where its text is; returns where its values end. */
-  #header(): number {
-    this.#textIn = this.#bytes[this.#pos]!;
-    const valuesEnd = this.#pos + SPAN_HEADER_BYTES + this.#view.getUint32(this.#pos + 1, true);
-    this.#pos += SPAN_HEADER_BYTES;
-    if (this.#textIn === TEXT_IN_BYTES) {
-      this.#textPos = valuesEnd;
-    } else {
-      this.#text = this.#texts[this.#nextText++]!;
-      this.#textPos = 0;
-    }
-    return valuesEnd;
   }
 
   /** A span kept as a ReadableSpan, serialized at export as before. */
@@ -326,18 +298,18 @@ class BatchEncoding {
   /** Writes the span's Span message, in writeSpan()'s order, from the fields read in the batch's. */
   #encode(): number {
     if (this.#stringField(NAME, NAME_PLACE) !== READ_STRING) return OBJECT_PATH;
-    const kind = this.#value(NO_PLACE);
+    const kind = this.value(NO_PLACE);
     if (this.#stringField(TRACE_ID, TRACE_ID_PLACE) !== READ_STRING) return OBJECT_PATH;
     if (this.#stringField(SPAN_ID, SPAN_ID_PLACE) !== READ_STRING) return OBJECT_PATH;
-    const traceFlags = this.#value(NO_PLACE);
+    const traceFlags = this.value(NO_PLACE);
     const traceState = this.#stringField(TRACE_STATE, TRACE_STATE_PLACE);
     const parent = this.#stringField(PARENT_ID, SPAN_ID_PLACE);
-    const parentIsRemote = this.#value(NO_PLACE);
-    const startSeconds = this.#value(NO_PLACE);
-    const startNanos = this.#value(NO_PLACE);
-    const endSeconds = this.#value(NO_PLACE);
-    const endNanos = this.#value(NO_PLACE);
-    const statusCode = this.#value(NO_PLACE);
+    const parentIsRemote = this.value(NO_PLACE);
+    const startSeconds = this.value(NO_PLACE);
+    const startNanos = this.value(NO_PLACE);
+    const endSeconds = this.value(NO_PLACE);
+    const endNanos = this.value(NO_PLACE);
+    const statusCode = this.value(NO_PLACE);
     const message = this.#stringField(MESSAGE, STATUS_PLACE);
     if (
       (kind !== undefined && typeof kind !== 'number') || typeof traceFlags !== 'number' || traceState === READ_OTHER || parent === READ_OTHER || message === READ_OTHER ||
@@ -366,13 +338,13 @@ class BatchEncoding {
     writer.tag(7, 1).time(startSeconds, startNanos);
     writer.tag(8, 1).time(endSeconds, endNanos);
     if (!this.#attributes()) return OBJECT_PATH;
-    const links = this.#value(NO_PLACE);
-    const events = this.#value(NO_PLACE);
-    const droppedAttributes = this.#value(NO_PLACE);
-    const droppedEvents = this.#value(NO_PLACE);
-    const droppedLinks = this.#value(NO_PLACE);
-    const resourceId = this.#value(NO_PLACE);
-    const scopeId = this.#value(NO_PLACE);
+    const links = this.value(NO_PLACE);
+    const events = this.value(NO_PLACE);
+    const droppedAttributes = this.value(NO_PLACE);
+    const droppedEvents = this.value(NO_PLACE);
+    const droppedLinks = this.value(NO_PLACE);
+    const resourceId = this.value(NO_PLACE);
+    const scopeId = this.value(NO_PLACE);
     if (
       (links !== undefined && !Array.isArray(links)) || (events !== undefined && !Array.isArray(events)) ||
       typeof droppedAttributes !== 'number' || typeof droppedEvents !== 'number' || typeof droppedLinks !== 'number' || typeof resourceId !== 'number' || typeof scopeId !== 'number'
@@ -402,24 +374,24 @@ class BatchEncoding {
 
   /** The span's attributes as KeyValue fields; false (some written) when the span must take the object path. */
   #attributes(): boolean {
-    if (this.#bytes[this.#pos++] === ATTRIBUTES_VALUE) return false;
+    if (this.bytes[this.pos++] === ATTRIBUTES_VALUE) return false;
     const writer = this.#writer;
     for (;;) {
-      const code = this.#varint();
+      const code = this.varint();
       if (code === KEY_END) return true;
       if (code === KEY_INLINE) return false;
       const id = code - KEY_FIRST_ID;
       const key = this.#keys.keyField(id);
       if (key === null) return false;
       const place = id < PLACES - ATTRIBUTE_PLACES ? ATTRIBUTE_PLACES + id : NO_PLACE;
-      const tag = this.#bytes[this.#pos]!;
+      const tag = this.bytes[this.pos]!;
       const isString = tag === TAG_STRING || tag === TAG_REPEATED_STRING;
       if (isString) {
-        this.#pos++;
-        this.#string(tag, place);
+        this.pos++;
+        this.#readString(tag, place);
         // Nearly every string value: ASCII in the batch's bytes, its KeyValue written at once.
         if (this.#refText === undefined) {
-          writer.keyValueAscii(SPAN_ATTRIBUTES_TAG, key, this.#bytes, this.#refStart, this.#refEnd);
+          writer.keyValueAscii(SPAN_ATTRIBUTES_TAG, key, this.bytes, this.#refStart, this.#refEnd);
           continue;
         }
       }
@@ -438,11 +410,11 @@ class BatchEncoding {
   /** An attribute value other than a string as AnyValue's content, as writeAnyValue() writes the value the object path reads. */
   #anyValue(place: number): void {
     const writer = this.#writer;
-    const tag = this.#bytes[this.#pos++]!;
+    const tag = this.bytes[this.pos++]!;
     switch (tag) {
       case TAG_INT32: {
-        const value = this.#view.getInt32(this.#pos, true);
-        this.#pos += 4;
+        const value = this.view.getInt32(this.pos, true);
+        this.pos += 4;
         writer.tag(3, 0).varint(value);
         return;
       }
@@ -455,23 +427,23 @@ class BatchEncoding {
       case TAG_UNDEFINED:
         return;
     }
-    this.#pos--;
-    writeAnyValue(writer, this.#value(place));
+    this.pos--;
+    writeAnyValue(writer, this.value(place));
   }
 
   /** Reads a string field into `slot`. */
   #stringField(slot: number, place: number): number {
-    const tag = this.#bytes[this.#pos]!;
+    const tag = this.bytes[this.pos]!;
     if (tag === TAG_UNDEFINED) {
-      this.#pos++;
+      this.pos++;
       return READ_UNDEFINED;
     }
     if (tag !== TAG_STRING && tag !== TAG_REPEATED_STRING) {
-      this.#value(place);
+      this.value(place);
       return READ_OTHER;
     }
-    this.#pos++;
-    this.#string(tag, place);
+    this.pos++;
+    this.#readString(tag, place);
     this.#slotStart[slot] = this.#refStart;
     this.#slotEnd[slot] = this.#refEnd;
     this.#slotText[slot] = this.#refText;
@@ -484,37 +456,43 @@ class BatchEncoding {
   }
 
   #slotString(slot: number): string {
-    return this.#slotText[slot] ?? this.#latin1.toString('latin1', this.#slotStart[slot], this.#slotEnd[slot]);
+    return this.#slotText[slot] ?? this.latin1.toString('latin1', this.#slotStart[slot], this.#slotEnd[slot]);
   }
 
   #writeString(slot: number): void {
     const text = this.#slotText[slot];
-    if (text === undefined) this.#writer.slice(this.#bytes, this.#slotStart[slot]!, this.#slotEnd[slot]!);
+    if (text === undefined) this.#writer.slice(this.bytes, this.#slotStart[slot]!, this.#slotEnd[slot]!);
     else this.#writer.string(text);
   }
 
   #writeId(slot: number): void {
     const text = this.#slotText[slot];
-    if (text === undefined) this.#writer.hexSlice(this.#bytes, this.#slotStart[slot]!, this.#slotEnd[slot]!);
+    if (text === undefined) this.#writer.hexSlice(this.bytes, this.#slotStart[slot]!, this.#slotEnd[slot]!);
     else this.#writer.hex(text);
   }
 
+  /** A string as a JS string, for the values the fast path does not write from bytes. */
+  protected string(tag: number, place: number): string {
+    this.#readString(tag, place);
+    return this.#refText ?? this.latin1.toString('latin1', this.#refStart, this.#refEnd);
+  }
+
   /** Reads a string (its tag just read) into #refStart/#refEnd (bytes) or #refText. */
-  #string(tag: number, place: number): void {
+  #readString(tag: number, place: number): void {
     if (tag === TAG_REPEATED_STRING) {
       this.#refStart = this.#lastStart[place]!;
       this.#refEnd = this.#lastEnd[place]!;
       this.#refText = this.#lastText[place];
       return;
     }
-    const start = this.#textPos;
-    this.#textPos += this.#varint();
-    if (this.#textIn === TEXT_IN_BYTES) {
+    const start = this.textPos;
+    this.textPos += this.varint();
+    if (this.textIn === TEXT_IN_BYTES) {
       this.#refStart = start;
-      this.#refEnd = this.#textPos;
+      this.#refEnd = this.textPos;
       this.#refText = undefined;
     } else {
-      this.#refText = this.#text.slice(start, this.#textPos);
+      this.#refText = this.text.slice(start, this.textPos);
     }
     if (place !== NO_PLACE) {
       this.#lastStart[place] = this.#refStart;
@@ -523,89 +501,4 @@ class BatchEncoding {
     }
   }
 
-  /** The span's fields as the object path reads them (BatchReader's). */
-  #values(): CompactSpan {
-    return [
-      this.#value(NAME_PLACE) as CompactSpan[0],
-      this.#value(NO_PLACE) as CompactSpan[1],
-      this.#value(TRACE_ID_PLACE) as CompactSpan[2],
-      this.#value(SPAN_ID_PLACE) as CompactSpan[3],
-      this.#value(NO_PLACE) as CompactSpan[4],
-      this.#value(TRACE_STATE_PLACE) as CompactSpan[5],
-      this.#value(SPAN_ID_PLACE) as CompactSpan[6],
-      this.#value(NO_PLACE) as CompactSpan[7],
-      this.#value(NO_PLACE) as CompactSpan[8],
-      this.#value(NO_PLACE) as CompactSpan[9],
-      this.#value(NO_PLACE) as CompactSpan[10],
-      this.#value(NO_PLACE) as CompactSpan[11],
-      this.#value(NO_PLACE) as CompactSpan[12],
-      this.#value(STATUS_PLACE) as CompactSpan[13],
-      this.#objectAttributes(),
-      this.#value(NO_PLACE) as CompactSpan[15],
-      this.#value(NO_PLACE) as CompactSpan[16],
-      this.#value(NO_PLACE) as CompactSpan[17],
-      this.#value(NO_PLACE) as CompactSpan[18],
-      this.#value(NO_PLACE) as CompactSpan[19],
-      this.#value(NO_PLACE) as CompactSpan[20],
-      this.#value(NO_PLACE) as CompactSpan[21],
-    ];
-  }
-
-  #objectAttributes(): Attributes {
-    if (this.#bytes[this.#pos++] === ATTRIBUTES_VALUE) return this.#value(NO_PLACE) as Attributes;
-    const keys = this.#reader.keys;
-    const attributes: Record<string, unknown> = {};
-    for (;;) {
-      const code = this.#varint();
-      if (code === KEY_END) return attributes as Attributes;
-      if (code === KEY_INLINE) {
-        const key = this.#value(NO_PLACE) as string;
-        attributes[key] = this.#value(NO_PLACE);
-      } else {
-        const id = code - KEY_FIRST_ID;
-        attributes[keys[id]!] = this.#value(id < PLACES - ATTRIBUTE_PLACES ? ATTRIBUTE_PLACES + id : NO_PLACE);
-      }
-    }
-  }
-
-  /** A value as a JS value (BatchReader's #value). */
-  #value(place: number): unknown {
-    const tag = this.#bytes[this.#pos++]!;
-    switch (tag) {
-      case TAG_UNDEFINED:
-        return undefined;
-      case TAG_FALSE:
-        return false;
-      case TAG_TRUE:
-        return true;
-      case TAG_INT32: {
-        const value = this.#view.getInt32(this.#pos, true);
-        this.#pos += 4;
-        return value;
-      }
-      case TAG_FLOAT64: {
-        const value = this.#view.getFloat64(this.#pos, true);
-        this.#pos += 8;
-        return value;
-      }
-      case TAG_STRING:
-      case TAG_REPEATED_STRING:
-        this.#string(tag, place);
-        return this.#refText ?? this.#latin1.toString('latin1', this.#refStart, this.#refEnd);
-      case TAG_SIDE:
-        return this.#side[this.#varint()];
-    }
-    throw new Error(`isotrace: unreadable span batch (tag ${tag} at byte ${this.#pos - 1}).`);
-  }
-
-  #varint(): number {
-    let value = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = this.#bytes[this.#pos++]!;
-      value |= (byte & 127) << shift;
-      if (byte < 128) return value >>> 0;
-      shift += 7;
-    }
-  }
 }

@@ -404,98 +404,103 @@ function toCompactLink(link: Link): CompactLink {
 
 /** The export thread's side: the batch's spans in compact form, attribute keys named by `keys` (the dictionary's, from its definitions). */
 export function readSpanBatch(batch: SpanBatch, keys: readonly string[]): CompactSpan[] {
-  const reader = new BatchReader(batch, keys);
+  const reader = new BatchReader(batch);
   const spans: CompactSpan[] = [];
-  for (let i = 0; i < batch.count; i++) spans.push(reader.span());
+  for (let i = 0; i < batch.count; i++) spans.push(reader.span(keys));
   return spans;
 }
 
+/**
+ * Reads a batch's values in the order SpanBatchWriter wrote them. What a
+ * string read becomes is the subclass's: a JS string (BatchReader), or where
+ * its bytes are (the protobuf path, which writes them on without making one).
+ * Its members are protected, not #private: the protobuf path's fast reading
+ * works on them directly.
+ */
+export abstract class BatchCursor {
+  protected readonly bytes: Uint8Array;
+  protected readonly view: DataView;
+  protected readonly latin1: Buffer;
+  protected readonly texts: string[];
+  protected readonly side: unknown[];
+  protected pos = 0;
+  protected nextText = 0;
+  /** The span's text: in the bytes from textPos, or (textIn TEXT_IN_TEXTS) `text` from textPos. */
+  protected textIn = TEXT_IN_BYTES;
+  protected text = '';
+  protected textPos = 0;
 
-class BatchReader {
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
-  readonly #latin1: Buffer;
-  readonly #texts: string[];
-  readonly #side: unknown[];
-  readonly #keys: readonly string[];
-  readonly #last: Array<string | undefined> = [];
-  #pos = 0;
-  #nextText = 0;
-  /** The span's text: in the bytes from #textPos, or (#textIn TEXT_IN_TEXTS) #text from #textPos. */
-  #textIn = TEXT_IN_BYTES;
-  #text = '';
-  #textPos = 0;
-
-  constructor({ bytes, length, texts, side }: SpanBatch, keys: readonly string[]) {
-    this.#bytes = new Uint8Array(bytes, 0, length);
-    this.#view = new DataView(bytes, 0, length);
-    this.#latin1 = Buffer.from(bytes, 0, length);
-    this.#texts = texts;
-    this.#side = side;
-    this.#keys = keys;
+  constructor({ bytes, length, texts, side }: SpanBatch) {
+    this.bytes = new Uint8Array(bytes, 0, length);
+    this.view = new DataView(bytes, 0, length);
+    this.latin1 = Buffer.from(bytes, 0, length);
+    this.texts = texts;
+    this.side = side;
   }
 
-  span(): CompactSpan {
-    this.#textIn = this.#bytes[this.#pos]!;
-    const valuesEnd = this.#pos + SPAN_HEADER_BYTES + this.#view.getUint32(this.#pos + 1, true);
-    this.#pos += SPAN_HEADER_BYTES;
-    if (this.#textIn === TEXT_IN_BYTES) {
-      this.#textPos = valuesEnd;
+  /** A string value, its tag (TAG_STRING or TAG_REPEATED_STRING) just read; remembered at `place` unless NO_PLACE. */
+  protected abstract string(tag: number, place: number): string;
+
+  /** Reads a span's header: where its text is; returns where its values end. */
+  protected header(): number {
+    this.textIn = this.bytes[this.pos]!;
+    const valuesEnd = this.pos + SPAN_HEADER_BYTES + this.view.getUint32(this.pos + 1, true);
+    this.pos += SPAN_HEADER_BYTES;
+    if (this.textIn === TEXT_IN_BYTES) {
+      this.textPos = valuesEnd;
     } else {
-      this.#text = this.#texts[this.#nextText++]!;
-      this.#textPos = 0;
+      this.text = this.texts[this.nextText++]!;
+      this.textPos = 0;
     }
-    const span = this.#values();
-    // The next span starts after this one's text when it is in the bytes.
-    this.#pos = this.#textIn === TEXT_IN_BYTES ? this.#textPos : valuesEnd;
-    return span;
+    return valuesEnd;
   }
 
-  #values(): CompactSpan {
+  /** The span's values (its header read), attribute keys named by `keys`. */
+  protected values(keys: readonly string[]): CompactSpan {
     return [
-      this.#value(NAME_PLACE) as CompactSpan[0],
-      this.#value(NO_PLACE) as CompactSpan[1],
-      this.#value(TRACE_ID_PLACE) as CompactSpan[2],
-      this.#value(SPAN_ID_PLACE) as CompactSpan[3],
-      this.#value(NO_PLACE) as CompactSpan[4],
-      this.#value(TRACE_STATE_PLACE) as CompactSpan[5],
-      this.#value(SPAN_ID_PLACE) as CompactSpan[6],
-      this.#value(NO_PLACE) as CompactSpan[7],
-      this.#value(NO_PLACE) as CompactSpan[8],
-      this.#value(NO_PLACE) as CompactSpan[9],
-      this.#value(NO_PLACE) as CompactSpan[10],
-      this.#value(NO_PLACE) as CompactSpan[11],
-      this.#value(NO_PLACE) as CompactSpan[12],
-      this.#value(STATUS_PLACE) as CompactSpan[13],
-      this.#attributes(),
-      this.#value(NO_PLACE) as CompactSpan[15],
-      this.#value(NO_PLACE) as CompactSpan[16],
-      this.#value(NO_PLACE) as CompactSpan[17],
-      this.#value(NO_PLACE) as CompactSpan[18],
-      this.#value(NO_PLACE) as CompactSpan[19],
-      this.#value(NO_PLACE) as CompactSpan[20],
-      this.#value(NO_PLACE) as CompactSpan[21],
+      this.value(NAME_PLACE) as CompactSpan[0],
+      this.value(NO_PLACE) as CompactSpan[1],
+      this.value(TRACE_ID_PLACE) as CompactSpan[2],
+      this.value(SPAN_ID_PLACE) as CompactSpan[3],
+      this.value(NO_PLACE) as CompactSpan[4],
+      this.value(TRACE_STATE_PLACE) as CompactSpan[5],
+      this.value(SPAN_ID_PLACE) as CompactSpan[6],
+      this.value(NO_PLACE) as CompactSpan[7],
+      this.value(NO_PLACE) as CompactSpan[8],
+      this.value(NO_PLACE) as CompactSpan[9],
+      this.value(NO_PLACE) as CompactSpan[10],
+      this.value(NO_PLACE) as CompactSpan[11],
+      this.value(NO_PLACE) as CompactSpan[12],
+      this.value(STATUS_PLACE) as CompactSpan[13],
+      this.attributes(keys),
+      this.value(NO_PLACE) as CompactSpan[15],
+      this.value(NO_PLACE) as CompactSpan[16],
+      this.value(NO_PLACE) as CompactSpan[17],
+      this.value(NO_PLACE) as CompactSpan[18],
+      this.value(NO_PLACE) as CompactSpan[19],
+      this.value(NO_PLACE) as CompactSpan[20],
+      this.value(NO_PLACE) as CompactSpan[21],
     ];
   }
 
-  #attributes(): Attributes {
-    if (this.#bytes[this.#pos++] === ATTRIBUTES_VALUE) return this.#value(NO_PLACE) as Attributes;
+  protected attributes(keys: readonly string[]): Attributes {
+    if (this.bytes[this.pos++] === ATTRIBUTES_VALUE) return this.value(NO_PLACE) as Attributes;
     const attributes: Record<string, unknown> = {};
     for (;;) {
-      const code = this.#varint();
+      const code = this.varint();
       if (code === KEY_END) return attributes as Attributes;
       if (code === KEY_INLINE) {
-        const key = this.#value(NO_PLACE) as string;
-        attributes[key] = this.#value(NO_PLACE);
+        const key = this.value(NO_PLACE) as string;
+        attributes[key] = this.value(NO_PLACE);
       } else {
         const id = code - KEY_FIRST_ID;
-        attributes[this.#keys[id]!] = this.#value(id < PLACES - ATTRIBUTE_PLACES ? ATTRIBUTE_PLACES + id : NO_PLACE);
+        attributes[keys[id]!] = this.value(id < PLACES - ATTRIBUTE_PLACES ? ATTRIBUTE_PLACES + id : NO_PLACE);
       }
     }
   }
 
-  #value(place: number): unknown {
-    const tag = this.#bytes[this.#pos++];
+  protected value(place: number): unknown {
+    const tag = this.bytes[this.pos++]!;
     switch (tag) {
       case TAG_UNDEFINED:
         return undefined;
@@ -504,38 +509,55 @@ class BatchReader {
       case TAG_TRUE:
         return true;
       case TAG_INT32: {
-        const value = this.#view.getInt32(this.#pos, true);
-        this.#pos += 4;
+        const value = this.view.getInt32(this.pos, true);
+        this.pos += 4;
         return value;
       }
       case TAG_FLOAT64: {
-        const value = this.#view.getFloat64(this.#pos, true);
-        this.#pos += 8;
+        const value = this.view.getFloat64(this.pos, true);
+        this.pos += 8;
         return value;
       }
-      case TAG_STRING: {
-        const start = this.#textPos;
-        this.#textPos += this.#varint();
-        const text = this.#textIn === TEXT_IN_BYTES ? this.#latin1.toString('latin1', start, this.#textPos) : this.#text.slice(start, this.#textPos);
-        if (place !== NO_PLACE) this.#last[place] = text;
-        return text;
-      }
+      case TAG_STRING:
       case TAG_REPEATED_STRING:
-        return this.#last[place];
+        return this.string(tag, place);
       case TAG_SIDE:
-        return this.#side[this.#varint()];
+        return this.side[this.varint()];
     }
-    throw new Error(`isotrace: unreadable span batch (tag ${tag} at byte ${this.#pos - 1}).`);
+    throw new Error(`isotrace: unreadable span batch (tag ${tag} at byte ${this.pos - 1}).`);
   }
 
-  #varint(): number {
+  protected varint(): number {
     let value = 0;
     let shift = 0;
     for (;;) {
-      const byte = this.#bytes[this.#pos++]!;
+      const byte = this.bytes[this.pos++]!;
       value |= (byte & 127) << shift;
       if (byte < 128) return value >>> 0;
       shift += 7;
     }
+  }
+}
+
+/** A batch read into compact spans, each string a JS string. */
+class BatchReader extends BatchCursor {
+  /** The string last read at each place. */
+  readonly #last: Array<string | undefined> = [];
+
+  span(keys: readonly string[]): CompactSpan {
+    const valuesEnd = this.header();
+    const span = this.values(keys);
+    // The next span starts after this one's text when it is in the bytes.
+    this.pos = this.textIn === TEXT_IN_BYTES ? this.textPos : valuesEnd;
+    return span;
+  }
+
+  protected string(tag: number, place: number): string {
+    if (tag === TAG_REPEATED_STRING) return this.#last[place]!;
+    const start = this.textPos;
+    this.textPos += this.varint();
+    const text = this.textIn === TEXT_IN_BYTES ? this.latin1.toString('latin1', start, this.textPos) : this.text.slice(start, this.textPos);
+    if (place !== NO_PLACE) this.#last[place] = text;
+    return text;
   }
 }
