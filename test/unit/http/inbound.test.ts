@@ -73,6 +73,16 @@ async function handler(req: IncomingMessage, res: ServerResponse): Promise<void>
       res.write('partial;');
       await delay(1);
       throw new RangeError('exploded mid-response');
+    case '/write-head':
+      // The head written at once, with a header of the same name as one of isotrace's (in another case).
+      res.writeHead(201, { 'content-type': 'text/plain', 'X-Correlation-Id': 'from-handler' });
+      res.end(getRequestContext().requestId);
+      return;
+    case '/write-head-after-set':
+      res.setHeader('x-app', 'set-first');
+      res.writeHead(202, 'Accepted', { 'content-type': 'text/plain' });
+      res.end(getRequestContext().requestId);
+      return;
     case '/hang':
       hangingRequests.resolve();
       return;
@@ -201,6 +211,24 @@ describe('httpRequestContext as a node:http listener: the SERVER span', () => {
       flags: '01',
     });
     expect(response.json<{ traceId: string }>().traceId).toBe(span.spanContext().traceId);
+  });
+
+  it('adds its headers to a head the handler writes at once, and a header the handler names wins', async () => {
+    const response = await rawRequest(server.port, { path: '/write-head', headers: identified });
+    expect(response.status).toBe(201);
+    expect(response.headers['x-request-id']).toBe(response.body);
+    expect(response.headers['x-correlation-id']).toBe('from-handler');
+    expect(response.headers['content-type']).toBe('text/plain');
+    const span = await serverSpanFor(response.headers['x-request-id']);
+    expect(parseTraceHeader(response.headers['traceresponse'])?.spanId).toBe(span.spanContext().spanId);
+  });
+
+  it('adds its headers beside those the handler set before writing the head with a reason phrase', async () => {
+    const response = await rawRequest(server.port, { path: '/write-head-after-set', headers: identified });
+    expect(response.status).toBe(202);
+    expect(response.headers).toMatchObject({ 'x-app': 'set-first', 'content-type': 'text/plain', 'x-request-id': response.body, 'x-correlation-id': response.body });
+    const span = await serverSpanFor(response.headers['x-request-id']);
+    expect(parseTraceHeader(response.headers['traceresponse'])?.spanId).toBe(span.spanContext().spanId);
   });
 
   it('ends when the response has finished, not when the handler returns', async () => {
