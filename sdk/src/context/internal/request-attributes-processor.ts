@@ -52,7 +52,7 @@ export function stampIdentity(
     // Not the SDK's span, near its attribute count limit, or an identity from elsewhere that lacks a field: key by key, as the SDK would decide.
     if (!span.isRecording()) return;
     if (requestSpan) putAttribute(span, direct, ATTR.requestSpan, true, true);
-    for (const [key, value] of identityAttributes(identity)) putAttribute(span, direct, key, value, overwrite);
+    for (const [key, value] of Object.entries(identityAttributes(identity))) putAttribute(span, direct, key, value, overwrite);
     return;
   }
   let added = 0;
@@ -96,14 +96,14 @@ function allText(identity: Pick<RequestIdentity, 'requestId' | 'correlationId' |
   );
 }
 
-/** The identity as attribute entries, for the key-by-key path. */
-function identityAttributes(identity: Pick<RequestIdentity, 'requestId' | 'correlationId' | 'tenantId' | 'userId' | 'jobId'>): [string, CheckedValue][] {
-  const entries: [string, CheckedValue][] = [
-    [ATTR.requestId, identity.requestId],
-    [ATTR.correlationId, identity.correlationId],
-    [ATTR.tenantId, identity.tenantId],
-    [ATTR.userId, identity.userId],
-  ];
-  if (identity.jobId !== undefined) entries.push([ATTR.jobId, identity.jobId]);
-  return entries;
+/** A request's identity as span attributes (the job id only when it has one). */
+export function identityAttributes(identity: Pick<RequestIdentity, 'requestId' | 'correlationId' | 'tenantId' | 'userId' | 'jobId'>): Record<string, CheckedValue> {
+  const attributes: Record<string, CheckedValue> = {
+    [ATTR.requestId]: identity.requestId,
+    [ATTR.correlationId]: identity.correlationId,
+    [ATTR.tenantId]: identity.tenantId,
+    [ATTR.userId]: identity.userId,
+  };
+  if (identity.jobId !== undefined) attributes[ATTR.jobId] = identity.jobId;
+  return attributes;
 }

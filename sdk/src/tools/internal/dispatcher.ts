@@ -4,8 +4,7 @@ import { AUDIT } from '../../audit/internal/attributes.js';
 import { auditToolBoundary } from '../../audit/internal/runtime-audit.js';
 import type { RuntimeCheck } from '../../audit/types.js';
 import { directAttributes, putAttribute, roomFor, type CheckedValue } from '../../context/internal/checked-attributes.js';
-import { ATTR } from '../../context/internal/keys.js';
-import { stampIdentity } from '../../context/internal/request-attributes-processor.js';
+import { identityAttributes, stampIdentity } from '../../context/internal/request-attributes-processor.js';
 import type { RequestContextImpl } from '../../context/internal/request-context.js';
 import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
 import { UnknownToolError } from '../../errors/errors.js';
@@ -273,18 +272,6 @@ function startAttributes(name: string): Readonly<Record<string, CheckedValue>> {
   return Object.freeze({ [GEN_AI.operationName]: EXECUTE_TOOL, [GEN_AI.toolName]: name });
 }
 
-/** The request identity attributes of `owner`. */
-function identityAttributes(owner: RequestContextImpl): Attributes {
-  const attributes: Attributes = {
-    [ATTR.requestId]: owner.requestId,
-    [ATTR.correlationId]: owner.correlationId,
-    [ATTR.tenantId]: owner.tenantId,
-    [ATTR.userId]: owner.userId,
-  };
-  if (owner.jobId !== undefined) attributes[ATTR.jobId] = owner.jobId;
-  return attributes;
-}
-
 /**
  * Records a failed call. On a framework's span only `error.type` and the status: its owner
  * records the exception itself, and two exception events would read as two failures.
@@ -295,9 +282,10 @@ function recordFailure(span: Span, error: unknown, borrowed: boolean): void {
   span.setAttribute('error.type', error instanceof Error ? error.name || 'Error' : 'Error');
 }
 
-/** The caller's options, checked: a wrong type is a bug in the caller, so the call rejects before any span. */
+/** A call without options (nothing to check). */
 const NO_OPTIONS: ExecuteOptions = Object.freeze({});
 
+/** The caller's options, checked: a wrong type is a bug in the caller, so the call rejects before any span. */
 function checkedOptions(options: ExecuteOptions): ExecuteOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('dispatcher.execute(name, args, options): options must be an object { callId?, signal? }.');
   const { callId, signal } = options;
