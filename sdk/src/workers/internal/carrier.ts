@@ -117,14 +117,13 @@ function restoreRequest(carrier: ContextCarrier, store: SharedStateStore): Reque
   const identity = { requestId, correlationId: carrier[5]!, tenantId: carrier[6]!, userId: carrier[7]!, jobId: carrier[8], traceId: carrier[9]! };
   const request = new RequestContextImpl(identity, undefined, store, auditSharedStateAccess);
   // Set one by one: no list of entries made for the constructor to walk.
-  for (let i = VALUES + 1; i < VALUES + 1 + 2 * carrier[VALUES]; i += 2) request.set(carrier[i] as string, carrier[i + 1]);
+  eachValue(carrier, (key, value) => request.set(key, value));
   return request;
 }
 
-function valueEntries(carrier: ContextCarrier, count: number): [string, unknown][] {
-  const entries: [string, unknown][] = [];
-  for (let i = VALUES + 1; i < VALUES + 1 + 2 * count; i += 2) entries.push([carrier[i] as string, carrier[i + 1]]);
-  return entries;
+/** Calls `use` with each request-scoped value the carrier holds, in order. */
+function eachValue(carrier: ContextCarrier, use: (key: string, value: unknown) => void): void {
+  for (let i = VALUES + 1; i < VALUES + 1 + 2 * carrier[VALUES]; i += 2) use(carrier[i] as string, carrier[i + 1]);
 }
 
 function baggageEntries(carrier: ContextCarrier, start: number, count: number): Record<string, BaggageEntry> {
@@ -135,7 +134,9 @@ function baggageEntries(carrier: ContextCarrier, start: number, count: number): 
 
 /** The request-scoped values a carrier takes to the worker (to name one that cannot be cloned). */
 export function carriedValues(carrier: ContextCarrier): Record<string, unknown> {
-  return Object.fromEntries(valueEntries(carrier, carrier[VALUES]));
+  const entries: [string, unknown][] = [];
+  eachValue(carrier, (key, value) => entries.push([key, value]));
+  return Object.fromEntries(entries);
 }
 
 /** `ctx` with a request context rebuilt from a snapshot taken in another thread or process. */
