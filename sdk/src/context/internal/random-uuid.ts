@@ -5,8 +5,10 @@ const POOL_BYTES = 4096;
 const pool = Buffer.alloc(POOL_BYTES);
 let used = POOL_BYTES;
 
-/** The ASCII hex digits of each byte value: byte b is HEX_DIGITS[2b], HEX_DIGITS[2b + 1]. */
-const HEX_DIGITS = Buffer.from(Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0')).join(''), 'latin1');
+/** Two lowercase hex digits per byte value (a table: Number#toString(16) costs more than the rest of making an id). */
+export const BYTE_HEX: readonly string[] = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+/** The same digits as ASCII bytes: byte b is HEX_DIGITS[2b], HEX_DIGITS[2b + 1]. */
+const HEX_DIGITS = Buffer.from(BYTE_HEX.join(''), 'latin1');
 const text = Buffer.from('00000000-0000-0000-0000-000000000000', 'latin1');
 
 /**

@@ -23,6 +23,7 @@ import {
 } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, Span as SdkSpan, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
+import { BYTE_HEX } from '../../context/internal/random-uuid.js';
 
 // The tracer provider of a worker thread that forwards its spans to the
 // submitting thread. Spans there must be what @opentelemetry/sdk-trace's
@@ -319,13 +320,11 @@ function randomId(bytes: 8 | 16): string {
   let id = '';
   for (let i = 0; i < bytes; i += 4) {
     const word = (Math.random() * 2 ** 32) >>> 0;
-    id += HEX[word >>> 24]! + HEX[(word >>> 16) & 0xff]! + HEX[(word >>> 8) & 0xff]! + HEX[word & 0xff]!;
+    id += BYTE_HEX[word >>> 24]! + BYTE_HEX[(word >>> 16) & 0xff]! + BYTE_HEX[(word >>> 8) & 0xff]! + BYTE_HEX[word & 0xff]!;
   }
   return id === INVALID_IDS[bytes] ? `${id.slice(0, -1)}1` : id;
 }
 
-/** Two hex digits per byte value (a table: Number#toString(16) cost more than the rest of the span's start). */
-const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
 const INVALID_IDS = { 8: '0'.repeat(16), 16: '0'.repeat(32) };
 
 /** @opentelemetry/core's cleanAttributes(): drops undefined, empty keys, invalid values and those over the count limit; copies arrays and maps. */

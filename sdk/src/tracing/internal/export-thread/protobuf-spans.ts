@@ -74,7 +74,7 @@ function groupByResourceAndScope<T>(spans: readonly T[], resourceOf: (span: T) =
   return byResource;
 }
 
-export function writeResource(writer: Writer, resource: Resource): void {
+function writeResource(writer: Writer, resource: Resource): void {
   writer.tag(1, 2);
   const start = writer.begin(2);
   if (resource.attributes) writeAttributes(writer, resource.attributes, 1);
@@ -82,7 +82,7 @@ export function writeResource(writer: Writer, resource: Resource): void {
   writer.end(start, 2);
 }
 
-export function writeScope(writer: Writer, scope: { name: string; version?: string; attributes?: Attributes; droppedAttributesCount?: number }): void {
+function writeScope(writer: Writer, scope: { name: string; version?: string; attributes?: Attributes; droppedAttributesCount?: number }): void {
   writer.tag(1, 2);
   const start = writer.begin(1);
   writer.tag(1, 2).string(scope.name);
@@ -93,7 +93,7 @@ export function writeScope(writer: Writer, scope: { name: string; version?: stri
 }
 
 /** A Span message's content (its tag and length are the caller's). */
-export function writeSpan(writer: Writer, span: ReadableSpan): void {
+function writeSpan(writer: Writer, span: ReadableSpan): void {
   const context = span.spanContext();
   writer.tag(1, 2).hex(context.traceId);
   writer.tag(2, 2).hex(context.spanId);
@@ -141,7 +141,7 @@ export function writeLink(writer: Writer, link: Link): void {
   writer.end(start, 1);
 }
 
-export function writeStatus(writer: Writer, status: SpanStatus): void {
+function writeStatus(writer: Writer, status: SpanStatus): void {
   const start = writer.begin(1);
   if (status.message) writer.tag(2, 2).string(status.message);
   writer.tag(3, 0).varint(status.code);
@@ -153,7 +153,7 @@ export function spanFlags(traceFlags: number, isRemote: boolean | undefined): nu
   return (traceFlags & 0xff) | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE | (isRemote ? SPAN_FLAGS_CONTEXT_IS_REMOTE : 0);
 }
 
-export function writeAttributes(writer: Writer, attributes: Attributes, field: number): void {
+function writeAttributes(writer: Writer, attributes: Attributes, field: number): void {
   for (const key in attributes) {
     if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
     writer.tag(field, 2);
@@ -163,7 +163,7 @@ export function writeAttributes(writer: Writer, attributes: Attributes, field: n
   }
 }
 
-export function writeKeyValue(writer: Writer, key: string, value: unknown): void {
+function writeKeyValue(writer: Writer, key: string, value: unknown): void {
   writer.tag(1, 2).string(key);
   writer.tag(2, 2);
   const start = writer.begin(1);
