@@ -223,9 +223,9 @@ function inheritedCorrelationId(inbound: Baggage | undefined, enclosing: Request
 
 /**
  * The new request's baggage: its identity, after the entries it inherits from
- * `inbound`, the baggage it is entered with. A request nested in another tenant's or user's request inherits
- * nothing else: the outer request's other entries (a trusted peer's included)
- * were trusted for that tenant and user only.
+ * `inbound`, the baggage it is entered with. A request nested in another
+ * tenant's or user's request inherits nothing else: the outer request's other
+ * entries (a trusted peer's included) were trusted for that tenant and user only.
  */
 function identityBaggage(inbound: Baggage | undefined, outer: RequestContextImpl | undefined, ctx: RequestContextImpl): Baggage {
   const inherited = outer && (outer.tenantId !== ctx.tenantId || outer.userId !== ctx.userId) ? undefined : inbound;

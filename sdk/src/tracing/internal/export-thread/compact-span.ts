@@ -6,8 +6,8 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
  * A finished span as the export thread reads it back from a span batch
  * (span-batch.ts writes these fields in this order): one flat array of what
  * OTLP carries, its resource and instrumentation scope as numbers that name
- * definitions sent once (CompactDefinitions). Links and
- * events travel only when there are some. The same idea as the worker pool's
+ * definitions sent once (CompactDefinitions). Links and events travel only
+ * when there are some. The same idea as the worker pool's
  * SpanData (workers/internal/span-transfer.ts), with what that form leaves out
  * and OTLP needs: trace state, links' trace state and dropped counts.
  */
