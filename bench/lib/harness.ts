@@ -39,6 +39,8 @@ export interface VariantResult {
    * the process). Less disturbed than wall time by other work on the machine.
    */
   cpuNsPerOp: number;
+  /** Median CPU nanoseconds per operation of the calling thread alone (process.threadCpuUsage). */
+  threadCpuNsPerOp: number;
   /** Each round's ns/op, in round order. */
   rounds: number[];
 }
@@ -46,24 +48,28 @@ export interface VariantResult {
 /** Measures all variants, interleaved, and returns their median ns/op. */
 export async function measure(variants: readonly Variant[], options: MeasureOptions): Promise<VariantResult[]> {
   const { iterations, rounds = 9, warmupRounds = 2 } = options;
-  const samples = new Map(variants.map((v) => [v.name, { wall: [] as number[], cpu: [] as number[] }]));
+  const samples = new Map(variants.map((v) => [v.name, { wall: [] as number[], cpu: [] as number[], threadCpu: [] as number[] }]));
   for (let round = -warmupRounds; round < rounds; round++) {
     const order = round % 2 === 0 ? variants : [...variants].reverse();
     for (const variant of order) {
       const cpuBefore = process.cpuUsage();
+      const threadCpuBefore = process.threadCpuUsage();
       const start = process.hrtime.bigint();
       await variant.run(iterations);
       const ns = Number(process.hrtime.bigint() - start) / iterations;
+      const threadCpu = process.threadCpuUsage(threadCpuBefore);
       const cpu = process.cpuUsage(cpuBefore);
       if (round >= 0) {
-        samples.get(variant.name)!.wall.push(ns);
-        samples.get(variant.name)!.cpu.push(((cpu.user + cpu.system) * 1000) / iterations);
+        const sample = samples.get(variant.name)!;
+        sample.wall.push(ns);
+        sample.cpu.push(((cpu.user + cpu.system) * 1000) / iterations);
+        sample.threadCpu.push(((threadCpu.user + threadCpu.system) * 1000) / iterations);
       }
     }
   }
   return variants.map((v) => {
-    const { wall, cpu } = samples.get(v.name)!;
-    return { name: v.name, nsPerOp: median(wall), cpuNsPerOp: median(cpu), rounds: wall };
+    const { wall, cpu, threadCpu } = samples.get(v.name)!;
+    return { name: v.name, nsPerOp: median(wall), cpuNsPerOp: median(cpu), threadCpuNsPerOp: median(threadCpu), rounds: wall };
   });
 }
 
