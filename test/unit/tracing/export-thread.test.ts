@@ -10,7 +10,7 @@
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { diag, DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type DiagLogger } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
@@ -229,3 +229,132 @@ describe('export thread: flush and shutdown stay bounded', () => {
     expect(accounting.stats()).toEqual({ ended: 3, exported: 0, failed: 0, dropped: 3 });
   });
 });
+
+/**
+ * A collector that answers 200 as soon as a request's head arrives, then
+ * reads nothing for `holdMs`: the body stays in the exporter's socket, behind
+ * an export that already succeeded. Keeps each request's body.
+ */
+async function earlyAnsweringCollector(holdMs: number): Promise<{ url: string; bodies: Buffer[] }> {
+  const bodies: Buffer[] = [];
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on(
+      'data',
+      requestReader({
+        head: () => {
+          socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n');
+          socket.pause();
+          setTimeout(() => socket.resume(), holdMs);
+        },
+        body: (body) => bodies.push(body),
+      }),
+    );
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies };
+}
+
+/**
+ * Reads HTTP/1.1 requests from a connection's data, one after another: tells
+ * each head as it completes, and each body (content-length or chunked) once it
+ * is whole.
+ */
+function requestReader(on: { head: () => void; body: (body: Buffer) => void }): (chunk: Buffer) => void {
+  let pending: Buffer = Buffer.alloc(0);
+  let parts: Buffer[] = [];
+  /** What is read next: a head, a chunk-size line, so many body bytes, or a chunked body's last CRLF. */
+  let phase: { kind: 'head' } | { kind: 'size' } | { kind: 'bytes'; left: number; chunked: boolean } | { kind: 'end' } = { kind: 'head' };
+  const finish = (): void => {
+    on.body(Buffer.concat(parts));
+    parts = [];
+    phase = { kind: 'head' };
+  };
+  return (chunk) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    for (;;) {
+      if (phase.kind === 'bytes') {
+        const take = Math.min(phase.left, pending.length);
+        parts.push(pending.subarray(0, take));
+        pending = pending.subarray(take);
+        phase.left -= take;
+        if (phase.left > 0) return;
+        if (phase.chunked) phase = { kind: 'size' };
+        else finish();
+        continue;
+      }
+      const separator = phase.kind === 'head' ? '\r\n\r\n' : '\r\n';
+      const at = pending.indexOf(separator);
+      if (at < 0) return;
+      const text = pending.subarray(0, at).toString('latin1');
+      pending = pending.subarray(at + separator.length);
+      if (phase.kind === 'head') {
+        on.head();
+        const length = /content-length:\s*(\d+)/i.exec(text);
+        phase = length ? { kind: 'bytes', left: Number(length[1]), chunked: false } : { kind: 'size' };
+      } else if (phase.kind === 'end') finish();
+      else if (text !== '') {
+        // A chunk's size line (an empty line is the CRLF after a chunk's data).
+        const size = Number.parseInt(text, 16);
+        phase = size > 0 ? { kind: 'bytes', left: size, chunked: true } : { kind: 'end' };
+      }
+    }
+  };
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('export thread: a collector that answers before it has read the body', () => {
+  it('receives every body as it was serialized: a later export never writes into a body still being sent', async () => {
+    const collector = await earlyAnsweringCollector(1_500);
+    const accounting = new ExportAccounting();
+    const processor = new OffThreadExportProcessor({ protocol: 'http/protobuf', url: `${collector.url}/v1/traces`, batch: { maxQueueSize: 2048, exportTimeoutMillis: 10_000 } }, accounting, 10_000);
+    const provider = new TracerProvider({ spanProcessors: [accounting.wrapProcessor(processor)] });
+    cleanups.push(() => provider.shutdown());
+    const tracer = provider.getTracer('early-answer');
+    // Bodies of about 10 MB: far more than the sockets' buffers hold while the collector reads nothing.
+    const payloadOf = (n: number): string => `${n}:`.padEnd(n < 512 ? 20_000 : 19_000, String(n % 10));
+    const record = (from: number): void => {
+      for (let n = from; n < from + 512; n++) tracer.startSpan(`span-${n}`, { attributes: { n, payload: payloadOf(n) } }).end();
+    };
+    record(0);
+    await until(() => accounting.stats().exported === 512, 'the first export to succeed');
+    // The first body is still on its way; the second (a little smaller: it would fit in the first's buffer) is serialized now.
+    record(512);
+    await provider.forceFlush();
+    await until(() => collector.bodies.length === 2, 'both bodies to arrive');
+
+    const received = collector.bodies.flatMap((body) => spansOf(decodeOtlpTraces(body)));
+    expect(received).toHaveLength(1024);
+    expect(received.every(({ n, payload }) => payload === payloadOf(Number(n)))).toBe(true);
+    expect(new Set(received.map(({ n }) => n)).size).toBe(1024);
+  });
+});
+
+/** The `n` and `payload` attributes of every span of a decoded export. */
+function spansOf(request: Record<string, unknown>): Array<{ n: unknown; payload: unknown }> {
+  type Attribute = { key: string; value: { stringValue?: string; intValue?: string } };
+  type Span = { attributes?: Attribute[] };
+  const resourceSpans = (request.resourceSpans ?? []) as Array<{ scopeSpans?: Array<{ spans?: Span[] }> }>;
+  return resourceSpans.flatMap((resource) =>
+    (resource.scopeSpans ?? []).flatMap((scope) =>
+      (scope.spans ?? []).map((span) => {
+        const value = (key: string): Attribute['value'] | undefined => span.attributes?.find((attribute) => attribute.key === key)?.value;
+        return { n: Number(value('n')?.intValue), payload: value('payload')?.stringValue };
+      }),
+    ),
+  );
+}

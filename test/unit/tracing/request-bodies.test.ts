@@ -1,8 +1,9 @@
 /**
  * The export thread's request bodies (export-thread/request-bodies.ts): a
  * body's buffer is written again only after the collector accepted its
- * export; a failed export's body (its socket may still hold it), one never
- * sent and one written elsewhere are left alone.
+ * export and no socket has bytes left to send; a failed export's body (its
+ * socket may still hold it), one never sent and one written elsewhere are
+ * left alone.
  */
 import { describe, expect, it } from 'vitest';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
@@ -33,7 +34,7 @@ describe('request bodies', () => {
   it('writes the next export into the body of one the collector accepted, only once it answered', () => {
     const bodies = new RequestBodies();
     const { exporter, sent, answer } = collector(bodies);
-    const reusing = bodies.reusing(exporter);
+    const reusing = bodies.reusing(exporter, () => true);
     const results: ExportResult[] = [];
     reusing.export([] as ReadableSpan[], (result) => results.push(result));
     // Not answered yet: the next export gets a buffer of its own.
@@ -45,10 +46,25 @@ describe('request bodies', () => {
     expect(results).toEqual([SUCCESS]);
   });
 
+  it('never reuses the body of an accepted export while a socket still has bytes to send (a collector that answered before reading it all)', () => {
+    const bodies = new RequestBodies();
+    const { exporter, sent, answer } = collector(bodies);
+    let allSent = false;
+    const reusing = bodies.reusing(exporter, () => allSent);
+    reusing.export([] as ReadableSpan[], () => {});
+    answer(SUCCESS);
+    reusing.export([] as ReadableSpan[], () => {});
+    expect(sent[1]!.buffer).not.toBe(sent[0]!.buffer);
+    allSent = true;
+    answer(SUCCESS);
+    reusing.export([] as ReadableSpan[], () => {});
+    expect(sent[2]!.buffer).toBe(sent[1]!.buffer);
+  });
+
   it('never reuses the body of a failed export, nor of one answered before anything was sent', () => {
     const bodies = new RequestBodies();
     const { exporter, sent, answer } = collector(bodies);
-    const reusing = bodies.reusing(exporter);
+    const reusing = bodies.reusing(exporter, () => true);
     reusing.export([] as ReadableSpan[], () => {});
     answer(FAILED);
     reusing.export([] as ReadableSpan[], () => {});
@@ -56,7 +72,7 @@ describe('request bodies', () => {
 
     const atOnce = new RequestBodies();
     const skipped = collector(atOnce, SUCCESS);
-    const skipping = atOnce.reusing(skipped.exporter);
+    const skipping = atOnce.reusing(skipped.exporter, () => true);
     skipping.export([] as ReadableSpan[], () => {});
     skipping.export([] as ReadableSpan[], () => {});
     expect(skipped.sent[1]!.buffer).not.toBe(skipped.sent[0]!.buffer);
@@ -66,16 +82,19 @@ describe('request bodies', () => {
     const bodies = new RequestBodies();
     const sent: Uint8Array[] = [];
     const answers: Array<(result: ExportResult) => void> = [];
-    const reusing = bodies.reusing({
-      export: (_spans, done) => {
-        const lent = bodies.buffer(16);
-        const body = Buffer.allocUnsafe(4096).subarray(0, 100);
-        bodies.serialized(body);
-        sent.push(lent);
-        answers.push(done);
+    const reusing = bodies.reusing(
+      {
+        export: (_spans, done) => {
+          const lent = bodies.buffer(16);
+          const body = Buffer.allocUnsafe(4096).subarray(0, 100);
+          bodies.serialized(body);
+          sent.push(lent);
+          answers.push(done);
+        },
+        shutdown: () => Promise.resolve(),
       },
-      shutdown: () => Promise.resolve(),
-    });
+      () => true,
+    );
     reusing.export([] as ReadableSpan[], () => {});
     answers[0]!(SUCCESS);
     reusing.export([] as ReadableSpan[], () => {});

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { AgentOptions } from 'node:https';
 import { resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { reportOnce } from './report.js';
 
 // The builtin, not its ES module view: building node:http's costs tens of ms at import (it evaluates undici for its lazy exports).
@@ -20,6 +21,8 @@ export type OtlpSignal = 'TRACES' | 'METRICS';
  */
 export class ExportAgents {
   readonly #agents: HttpAgent[] = [];
+  /** Every socket the agents opened that is not closed yet. */
+  readonly #sockets = new Set<Duplex>();
   #closed = false;
 
   /**
@@ -32,7 +35,7 @@ export class ExportAgents {
       const agent = protocol === 'https:' ? new HttpsAgent({ keepAlive: true, ...tlsFromEnv(signal) }) : new HttpAgent({ keepAlive: true });
       const connect = agent.createConnection.bind(agent);
       agent.createConnection = (options, callback) => {
-        if (!this.#closed) return connect(options, callback);
+        if (!this.#closed) return this.#track(connect(options, callback));
         const refused = new Error('isotrace: tracing was shut down; no more exports are sent.');
         process.nextTick(() => (callback as ((error: Error) => void) | undefined)?.(refused));
         return undefined;
@@ -45,6 +48,24 @@ export class ExportAgents {
   close(): void {
     this.#closed = true;
     for (const agent of this.#agents) agent.destroy();
+  }
+
+  /**
+   * Whether the sockets hold no bytes the OS has not taken yet. A collector
+   * may answer before it has read a request's body; until then the socket
+   * still reads that body from the buffer it was given (Node does not copy it).
+   */
+  allWritten(): boolean {
+    for (const socket of this.#sockets) if (socket.writableLength > 0) return false;
+    return true;
+  }
+
+  #track<T extends Duplex | null | undefined>(socket: T): T {
+    if (socket) {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    }
+    return socket;
   }
 }
 

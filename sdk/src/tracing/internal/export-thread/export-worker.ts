@@ -108,7 +108,9 @@ function createExporter(): SpanExporter {
   const bodies = new RequestBodies();
   const serializer = { serializeRequest: (spans: readonly ReadableSpan[]) => serializeOnce(spans as unknown as readonly EncodedSpan[], bodies), deserializeResponse: (data: Uint8Array) => ProtobufTraceSerializer.deserializeResponse(data) };
   const options = convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' });
-  return bodies.reusing(new OTLPExporterBase(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined)));
+  const exporter = new OTLPExporterBase(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined));
+  // A gzipped body is read by zlib on the thread pool, where no socket shows it: never reused.
+  return options.compression === 'gzip' ? exporter : bodies.reusing(exporter, () => agents.allWritten());
 }
 
 /** The request body of an export, the only time its spans are serialized (retries resend the body): their batches' buffers may then be written again. */

@@ -12,10 +12,11 @@ const SUCCESS = 0;
  * thread's heap run a full collection every few hundred milliseconds (V8
  * counts such buffers against its limits), about as much CPU as
  * serializing. A body is used again only after the collector accepted its
- * export (a 2xx answer, retries included): its bytes were all sent, which a
- * collector reads before it answers. A failed, timed-out or abandoned
- * export's body is never reused (its socket may still hold it), nor one that
- * outgrew its buffer.
+ * export (a 2xx answer, retries included) and once `allSent()` says no
+ * socket still holds bytes to send: a collector may answer before it has
+ * read the body, and the socket reads what is left of it from this buffer. A
+ * failed, timed-out or abandoned export's body is never reused (its socket
+ * may still hold it), nor one that outgrew its buffer.
  */
 export class RequestBodies {
   readonly #spares: Buffer[] = [];
@@ -35,8 +36,8 @@ export class RequestBodies {
     this.#serialized = body;
   }
 
-  /** The exporter, giving back the buffer of every export the collector accepted. */
-  reusing(inner: SpanExporter): SpanExporter {
+  /** The exporter, giving back the buffer of every export the collector accepted once `allSent()` (checked then) says all of it went out. */
+  reusing(inner: SpanExporter, allSent: () => boolean): SpanExporter {
     return {
       export: (spans: ReadableSpan[], done: (result: ExportResult) => void) => {
         this.#lent = undefined;
@@ -44,7 +45,7 @@ export class RequestBodies {
         // Known once export() returns: a result given synchronously (nothing sent) leaves the buffer alone.
         const exported: { lent?: Buffer } = {};
         inner.export(spans, (result) => {
-          if (result.code === SUCCESS && exported.lent !== undefined) this.#giveBack(exported.lent);
+          if (result.code === SUCCESS && exported.lent !== undefined && allSent()) this.#giveBack(exported.lent);
           done(result);
         });
         exported.lent = this.#takeLent();
