@@ -233,10 +233,12 @@ describe('export thread: flush and shutdown stay bounded', () => {
 /**
  * A collector that answers 200 as soon as a request's head arrives, then
  * reads nothing for `holdMs`: the body stays in the exporter's socket, behind
- * an export that already succeeded. Keeps each request's body.
+ * an export that already succeeded. Keeps each request's body, and when it
+ * was whole.
  */
-async function earlyAnsweringCollector(holdMs: number): Promise<{ url: string; bodies: Buffer[] }> {
+async function earlyAnsweringCollector(holdMs: number): Promise<{ url: string; bodies: Buffer[]; wholeAt: number[] }> {
   const bodies: Buffer[] = [];
+  const wholeAt: number[] = [];
   const sockets = new Set<Socket>();
   const server = createNetServer((socket) => {
     sockets.add(socket);
@@ -249,7 +251,10 @@ async function earlyAnsweringCollector(holdMs: number): Promise<{ url: string; b
           socket.pause();
           setTimeout(() => socket.resume(), holdMs);
         },
-        body: (body) => bodies.push(body),
+        body: (body) => {
+          bodies.push(body);
+          wholeAt.push(Date.now());
+        },
       }),
     );
   });
@@ -259,7 +264,7 @@ async function earlyAnsweringCollector(holdMs: number): Promise<{ url: string; b
     for (const socket of sockets) socket.destroy();
     server.close();
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies, wholeAt };
 }
 
 /**
@@ -333,9 +338,12 @@ describe('export thread: a collector that answers before it has read the body', 
     record(0);
     await until(() => accounting.stats().exported === 512, 'the first export to succeed');
     // The first body is still on its way; the second (a little smaller: it would fit in the first's buffer) is serialized now.
+    const secondRecordedAt = Date.now();
     record(512);
     await provider.forceFlush();
     await until(() => collector.bodies.length === 2, 'both bodies to arrive');
+    // The case at hand: the first body was still being sent when the second export was serialized.
+    expect(collector.wholeAt[0]).toBeGreaterThan(secondRecordedAt);
 
     const received = collector.bodies.flatMap((body) => spansOf(decodeOtlpTraces(body)));
     expect(received).toHaveLength(1024);
