@@ -6,6 +6,7 @@
 // waker's CPU (the hypervisor wakes the idle virtual CPU) and the woken thread
 // runs with cold caches.
 import { Worker } from 'node:worker_threads';
+import { median } from './harness.ts';
 
 /** The other side: waits for each ping, answers it with a pong. */
 const PONG = `
@@ -53,9 +54,5 @@ export async function measureThreadWake(trips = 5_000, rounds = 5): Promise<Wake
   Atomics.store(cells, 0, -1);
   Atomics.notify(cells, 0);
   await worker.terminate();
-  return { roundTripNs: middle(wall), pingerCpuNs: middle(cpu) };
-}
-
-function middle(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[values.length >> 1]!;
+  return { roundTripNs: median(wall), pingerCpuNs: median(cpu) };
 }
