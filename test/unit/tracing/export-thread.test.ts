@@ -236,7 +236,7 @@ describe('export thread: flush and shutdown stay bounded', () => {
  * an export that already succeeded. Keeps each request's body, and when it
  * was whole.
  */
-async function earlyAnsweringCollector(holdMs: number): Promise<{ url: string; bodies: Buffer[]; wholeAt: number[] }> {
+async function earlyAnsweringCollector(holdMs: number): Promise<{ url: string; bodies: Buffer[]; wholeAt: number[]; open: () => number }> {
   const bodies: Buffer[] = [];
   const wholeAt: number[] = [];
   const sockets = new Set<Socket>();
@@ -264,7 +264,7 @@ async function earlyAnsweringCollector(holdMs: number): Promise<{ url: string; b
     for (const socket of sockets) socket.destroy();
     server.close();
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies, wholeAt };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies, wholeAt, open: () => sockets.size };
 }
 
 /**
@@ -351,6 +351,41 @@ describe('export thread: a collector that answers before it has read the body', 
     expect(new Set(received.map(({ n }) => n)).size).toBe(1024);
   });
 });
+
+describe('export thread: a connection that stops sending', () => {
+  it('is closed once it has sent and received nothing for twice the export timeout (a gzipped body the collector answered before reading, then read slowly)', async () => {
+    process.env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION = 'gzip';
+    cleanups.push(() => void delete process.env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION);
+    const collector = await earlyAnsweringCollector(1_000);
+    const accounting = new ExportAccounting();
+    const settings = { protocol: 'http/protobuf', url: `${collector.url}/v1/traces`, timeoutMillis: 300, batch: { maxQueueSize: 2048, exportTimeoutMillis: 10_000 } } as const;
+    const processor = new OffThreadExportProcessor(settings, accounting, 10_000);
+    const provider = new TracerProvider({ spanProcessors: [accounting.wrapProcessor(processor)] });
+    cleanups.push(() => provider.shutdown());
+    const tracer = provider.getTracer('stalled');
+    // About 10 MB that gzip cannot shrink much: the upload has to wait for the collector.
+    for (let n = 0; n < 512; n++) tracer.startSpan(`span-${n}`, { attributes: { payload: scrambled(n, 20_000) } }).end();
+    await until(() => accounting.stats().exported === 512, 'the export to succeed');
+    // Node's client stops sending such a body halfway and no request timeout watches it any more: isotrace closes it.
+    await until(() => collector.open() === 0, 'the stalled connection to be closed');
+    expect(collector.bodies).toHaveLength(0);
+    expect(warnings.filter((message) => message.includes('sent and received nothing for 600 ms'))).toHaveLength(1);
+  });
+});
+
+/** `length` letters and digits that depend on `seed` and hardly compress. */
+function scrambled(seed: number, length: number): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let state = (seed + 1) * 2_654_435_761;
+  let text = '';
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    text += alphabet[(state >>> 0) % alphabet.length];
+  }
+  return text;
+}
 
 /** The `n` and `payload` attributes of every span of a decoded export. */
 function spansOf(request: Record<string, unknown>): Array<{ n: unknown; payload: unknown }> {

@@ -94,7 +94,12 @@ export function batchSettingsFromEnv(): Pick<BatchSpanProcessorOptions, 'maxQueu
 
 /** Whether OTEL_EXPORTER_OTLP_<SIGNAL>_TIMEOUT or OTEL_EXPORTER_OTLP_TIMEOUT is set: the exporter then reads it itself. */
 export function otlpTimeoutInEnv(signal: OtlpSignal): boolean {
-  return numberFromEnv(`OTEL_EXPORTER_OTLP_${signal}_TIMEOUT`, 1) !== undefined || numberFromEnv('OTEL_EXPORTER_OTLP_TIMEOUT', 1) !== undefined;
+  return otlpTimeoutFromEnv(signal) !== undefined;
+}
+
+/** The export timeout the OTLP exporters read from the environment (ms): OTEL_EXPORTER_OTLP_<SIGNAL>_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT. */
+export function otlpTimeoutFromEnv(signal: OtlpSignal): number | undefined {
+  return numberFromEnv(`OTEL_EXPORTER_OTLP_${signal}_TIMEOUT`, 1) ?? numberFromEnv('OTEL_EXPORTER_OTLP_TIMEOUT', 1);
 }
 
 /**
