@@ -20,6 +20,7 @@ import { startTracing, withRequestContext, type Tracing } from 'isotrace';
 import { ExportAccounting } from '../../../sdk/src/tracing/internal/export-accounting.ts';
 import { OffThreadExportProcessor } from '../../../sdk/src/tracing/internal/export-thread/off-thread-export-processor.ts';
 import { settles } from '../../helpers/guards.ts';
+import { waitFor } from '../../helpers/http.ts';
 import { startOtlpSink } from '../../helpers/otlp-sink.ts';
 import { decodeOtlpTraces } from '../../helpers/otlp-protobuf.ts';
 
@@ -314,14 +315,6 @@ function requestReader(on: { head: () => void; body: (body: Buffer) => void }): 
   };
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describe('export thread: a collector that answers before it has read the body', () => {
   it('receives every body as it was serialized: a later export never writes into a body still being sent', async () => {
     const collector = await earlyAnsweringCollector(1_500);
@@ -336,12 +329,12 @@ describe('export thread: a collector that answers before it has read the body', 
       for (let n = from; n < from + 512; n++) tracer.startSpan(`span-${n}`, { attributes: { n, payload: payloadOf(n) } }).end();
     };
     record(0);
-    await until(() => accounting.stats().exported === 512, 'the first export to succeed');
+    await waitFor(() => accounting.stats().exported === 512, 'the first export to succeed', 20_000);
     // The first body is still on its way; the second (a little smaller: it would fit in the first's buffer) is serialized now.
     const secondRecordedAt = Date.now();
     record(512);
     await provider.forceFlush();
-    await until(() => collector.bodies.length === 2, 'both bodies to arrive');
+    await waitFor(() => collector.bodies.length === 2, 'both bodies to arrive', 20_000);
     // The case at hand: the first body was still being sent when the second export was serialized.
     expect(collector.wholeAt[0]).toBeGreaterThan(secondRecordedAt);
 
@@ -365,9 +358,9 @@ describe('export thread: a connection that stops sending', () => {
     const tracer = provider.getTracer('stalled');
     // About 10 MB that gzip cannot shrink much: the upload has to wait for the collector.
     for (let n = 0; n < 512; n++) tracer.startSpan(`span-${n}`, { attributes: { payload: scrambled(n, 20_000) } }).end();
-    await until(() => accounting.stats().exported === 512, 'the export to succeed');
+    await waitFor(() => accounting.stats().exported === 512, 'the export to succeed', 20_000);
     // Node's client stops sending such a body halfway and no request timeout watches it any more: isotrace closes it.
-    await until(() => collector.open() === 0, 'the stalled connection to be closed');
+    await waitFor(() => collector.open() === 0, 'the stalled connection to be closed', 20_000);
     expect(collector.bodies).toHaveLength(0);
     expect(warnings.filter((message) => message.includes('sent and received nothing for 600 ms'))).toHaveLength(1);
   });

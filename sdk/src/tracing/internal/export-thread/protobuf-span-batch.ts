@@ -500,5 +500,4 @@ class BatchEncoding extends BatchCursor {
       this.#lastText[place] = this.#refText;
     }
   }
-
 }
