@@ -2,6 +2,8 @@
 // each must be caught by the run-time audit (the violation counter moves for the
 // expected check) AND by auditSpans() on the exported spans, while the same
 // scenario written correctly produces no violation at all.
+import { randomBytes } from 'node:crypto';
+import { context, ROOT_CONTEXT, trace, TraceFlags, type Context } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withRequestContext } from 'isotrace';
 import { auditSpans, expectNoCrossRequestLeakage, setupTestTracing, type TestTracing } from 'isotrace/testing';
@@ -17,18 +19,28 @@ const CHECKS = ['context-owner', 'trace', 'baggage', 'shared-state'] as const;
 
 type Submit = (task: { item: string }) => Promise<unknown>;
 
-/** `REQUESTS` concurrent requests over 20 tenants, in seeded random order with random delays, each submitting one task. */
-async function runConcurrentRequests(submit: () => Submit, seed: number): Promise<PromiseSettledResult<unknown>[]> {
+/**
+ * `REQUESTS` concurrent requests over 20 tenants, in seeded random order with
+ * random delays, each submitting one task; with `sampled` false, each under an
+ * upstream parent that was not sampled.
+ */
+async function runConcurrentRequests(submit: () => Submit, seed: number, sampled = true): Promise<PromiseSettledResult<unknown>[]> {
   const random = createRandom(seed);
   const order = random.shuffle(Array.from({ length: REQUESTS }, (_, i) => i));
   return Promise.allSettled(
     order.map((i) =>
-      withRequestContext({ tenantId: `tenant-${i % TENANTS}`, userId: `user-${i % (TENANTS * 2)}`, name: 'agent.turn' }, async () => {
-        await new Promise((resolve) => setTimeout(resolve, random.int(0, 3)));
-        return submit()({ item: `item-${i % 5}` });
-      }),
+      context.with(sampled ? ROOT_CONTEXT : unsampledParent(), () =>
+        withRequestContext({ tenantId: `tenant-${i % TENANTS}`, userId: `user-${i % (TENANTS * 2)}`, name: 'agent.turn' }, async () => {
+          await new Promise((resolve) => setTimeout(resolve, random.int(0, 3)));
+          return submit()({ item: `item-${i % 5}` });
+        }),
+      ),
     ),
   );
+}
+
+function unsampledParent(): Context {
+  return trace.setSpanContext(ROOT_CONTEXT, { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.NONE, isRemote: true });
 }
 
 async function countsByCheck(kit: TestTracing): Promise<Record<string, number>> {
@@ -100,4 +112,17 @@ describe('fault injection: planted worker-thread leaks', () => {
       });
     });
   }
+
+  // A worker thread records no span of an unsampled request: its violations must still be counted, not lost with the span.
+  it('a leak in requests whose trace is not sampled is still counted at run time (shared-state)', async () => {
+    kit.reset();
+    const before = await countsByCheck(kit);
+    const results = await runConcurrentRequests(() => (task) => leakyPool.run(task), seed, false);
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+
+    const after = await countsByCheck(kit);
+    expect(after['shared-state']! - before['shared-state']!, 'run-time shared-state violations').toBeGreaterThan(0);
+    // Counted without a span that shows it: the worker recorded none.
+    expect(kit.spans().filter((span) => span.name.startsWith('worker.task'))).toEqual([]);
+  });
 });

@@ -32,15 +32,24 @@ export interface ErrorData {
   code?: unknown;
 }
 
-/** What a worker task returns: its result or error, the spans finished in the worker, and how many progress events it sent. */
-export type TaskReply = [marker: typeof REPLY, ok: true, result: unknown, spans: SpanData[], events: number] | [marker: typeof REPLY, ok: false, error: ErrorData, spans: SpanData[], events: number];
+/**
+ * What a worker task returns: its result or error, the spans finished in the
+ * worker, how many progress events it sent, and the isolation violations
+ * counted in the worker (check, count, …).
+ */
+export type TaskReply =
+  | [marker: typeof REPLY, ok: true, result: unknown, spans: SpanData[], events: number, violations: ViolationCounts]
+  | [marker: typeof REPLY, ok: false, error: ErrorData, spans: SpanData[], events: number, violations: ViolationCounts];
+
+/** Violations by check as a flat run of (check, count) pairs. */
+export type ViolationCounts = (string | number)[];
 
 export function isEnvelope(value: unknown): value is TaskEnvelope {
   return Array.isArray(value) && value.length === 6 && value[0] === ENVELOPE;
 }
 
 export function isReply(value: unknown): value is TaskReply {
-  return Array.isArray(value) && value.length === 5 && value[0] === REPLY;
+  return Array.isArray(value) && value.length === 6 && value[0] === REPLY;
 }
 
 export function toErrorData(error: unknown): ErrorData {

@@ -72,11 +72,6 @@ export function toSpanData(span: ReadableSpan): SpanData {
   ];
 }
 
-/** The events of forwarded span data (empty when it has none). */
-export function eventsOf(data: SpanData): readonly TimedEvent[] {
-  return data[18] ?? [];
-}
-
 /** A ReadableSpan over forwarded data, carrying the exporting process's resource. */
 export function fromSpanData(data: SpanData, resource: Resource): ReadableSpan {
   return new ForwardedSpan(data, resource);

@@ -15,9 +15,9 @@ import { loadModule } from '../../tracing/internal/load-module.js';
 import { tryGetRuntime, type Runtime } from '../../tracing/internal/runtime.js';
 import type { WorkerPool, WorkerPoolOptions, WorkerRunOptions } from '../types.js';
 import { captureCarrier, carriedValues } from './carrier.js';
-import { ENVELOPE, fromErrorData, isReply, type TaskEnvelope } from './envelope.js';
+import { ENVELOPE, fromErrorData, isReply, type TaskEnvelope, type ViolationCounts } from './envelope.js';
 import { serveSharedState } from './shared-state-channel.js';
-import { eventsOf, fromSpanData, type SpanData } from './span-transfer.js';
+import { fromSpanData, type SpanData } from './span-transfer.js';
 import { SetupEncoder } from './worker-setup.js';
 
 /**
@@ -90,6 +90,7 @@ class IsotraceWorkerPool implements WorkerPool {
       // The task's events reach the request's connection before its result does.
       if (relay) await relay.drain(reply[4]);
       if (reply[3].length > 0) exportForwarded(runtime, reply[3]);
+      if (reply[5].length > 0) countViolations(runtime, reply[5]);
       if (!reply[1]) throw fromErrorData(reply[2]);
       return reply[2] as R;
     } catch (error) {
@@ -157,20 +158,16 @@ function eventRelay(submitted: Context, span: ReturnType<Runtime['tracer']['star
   return sink ? new WorkerEventRelay(sink, span) : undefined;
 }
 
-/**
- * Exports the spans a task's worker finished. Worker threads have no meter:
- * the audit failures they recorded on their spans are counted here, where the
- * spans are exported.
- */
+/** Exports the spans a task's worker finished. */
 function exportForwarded(runtime: Runtime, forwarded: readonly SpanData[]): void {
   const spans: ReadableSpan[] = [];
   for (const data of forwarded) spans.push(fromSpanData(data, runtime.resource));
   runtime.exportSpans(spans);
-  for (const data of forwarded) {
-    for (const event of eventsOf(data)) {
-      if (event.name === AUDIT.event) runtime.violations.add(1, { [AUDIT.check]: String(event.attributes?.[AUDIT.check] ?? 'unknown') });
-    }
-  }
+}
+
+/** Adds the violations the worker counted (it has no meter) to this thread's counter, by check. */
+function countViolations(runtime: Runtime, counts: ViolationCounts): void {
+  for (let i = 0; i < counts.length; i += 2) runtime.violations.add(counts[i + 1] as number, { [AUDIT.check]: counts[i] as string });
 }
 
 /** Turns piscina's failures into errors that say what happened. */

@@ -63,7 +63,7 @@ async function runEnvelope(envelope: TaskEnvelope, fn: (task: unknown) => unknow
   } finally {
     span.end();
   }
-  return [REPLY, ok, outcome, forwarding?.take() ?? [], events?.sent ?? 0] as TaskReply;
+  return [REPLY, ok, outcome, forwarding?.take() ?? [], events?.sent ?? 0, forwarding?.violations.take() ?? []] as TaskReply;
 }
 
 /** Runs in the task's context: the entry audits, then the task, with its progress events going to the submitting request. */

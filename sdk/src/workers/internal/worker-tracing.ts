@@ -1,19 +1,26 @@
-import { context, createNoopMeter, propagation, trace, TraceFlags, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
+import { context, propagation, trace, TraceFlags, type Attributes, type Context, type Counter, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import type * as CoreModule from '@opentelemetry/core';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { AUDIT } from '../../audit/internal/attributes.js';
 import { MemoryStore } from '../../shared-state/internal/memory-store.js';
 import type { SharedStateStore, WorkerStoreRecipe } from '../../shared-state/types.js';
 import { loadModule } from '../../tracing/internal/load-module.js';
 import { processState, setRuntime, type WorkerSettings } from '../../tracing/internal/runtime.js';
 import { ChannelStore } from './shared-state-channel.js';
 import { toSpanData, type SpanData } from './span-transfer.js';
+import type { ViolationCounts } from './envelope.js';
 import { decodeSetup, type WorkerSetup } from './worker-setup.js';
 import { workerResource, WorkerTracerProvider } from './worker-tracer.js';
 import { ISOTRACE_SCOPE, ISOTRACE_VERSION } from '../../version.js';
 
-/** Keeps the spans a worker thread finishes until the task's reply takes them to the submitting thread. */
+/**
+ * Keeps the spans a worker thread finishes, and the isolation violations it
+ * counts, until a task's reply takes them to the submitting thread.
+ */
 export class ForwardingProcessor implements SpanProcessor {
   #finished: SpanData[] = [];
+  /** The worker's violation counter: counted here, whether or not a recorded span shows the violation (an unsampled request's worker spans are not recorded). */
+  readonly violations = new ViolationTally();
 
   onStart(): void {}
 
@@ -31,6 +38,25 @@ export class ForwardingProcessor implements SpanProcessor {
   async forceFlush(): Promise<void> {}
 
   async shutdown(): Promise<void> {}
+}
+
+/** A counter that keeps its counts by check until take(): worker threads have no meter. */
+class ViolationTally implements Counter {
+  #counts = new Map<string, number>();
+
+  add(value: number, attributes?: Attributes): void {
+    const check = String(attributes?.[AUDIT.check] ?? 'unknown');
+    this.#counts.set(check, (this.#counts.get(check) ?? 0) + value);
+  }
+
+  /** The counts since the last call, as (check, count) pairs. */
+  take(): ViolationCounts {
+    if (this.#counts.size === 0) return [];
+    const counts: ViolationCounts = [];
+    for (const [check, count] of this.#counts) counts.push(check, count);
+    this.#counts.clear();
+    return counts;
+  }
 }
 
 /**
@@ -83,8 +109,8 @@ async function setUpWorkerTracing(settings: WorkerSettings, storeChannel: string
     propagateTo: [],
     recordToolArguments: settings.recordToolArguments,
     redact: undefined,
-    // Violations are counted where the forwarded spans are exported.
-    violations: createNoopMeter().createCounter('isotrace.isolation.violations'),
+    // Counted on the submitting thread, which receives the counts with each reply.
+    violations: forwarding.violations,
     resource,
     exportSpans: () => {},
     workerSettings: settings,
