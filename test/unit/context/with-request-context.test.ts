@@ -168,6 +168,17 @@ describe('withRequestContext: errors from fn', () => {
     expect(spanNamed('request').status.code).toBe(SpanStatusCode.ERROR);
   });
 
+  it('rejects unchanged with a thrown value that has no string form (no prototype), and records it', async () => {
+    const odd = Object.create(null) as object;
+    await expect(
+      withRequestContext({ tenantId: 't1', userId: 'u1' }, () => {
+        throw odd;
+      }),
+    ).rejects.toBe(odd);
+    const span = spanNamed('request');
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: '[object Object]' });
+  });
+
   it('leaves a successful request span without error status', async () => {
     await withRequestContext({ tenantId: 't1', userId: 'u1' }, () => 'ok');
     const span = spanNamed('request');

@@ -112,6 +112,32 @@ describe('pool.run errors', () => {
     expect(seen.marker).toBe('still-works');
   });
 
+  it("a result that cannot be sent back is a TypeError naming where it fails; the task's spans arrive and its thread lives on", async () => {
+    kit.reset();
+    const single = createWorkerPool({ filename: CONTROL_WORKER, maxThreads: 1, minThreads: 1 });
+    try {
+      const before = await withRequestContext({ tenantId: 't1', userId: 'u1' }, () => single.run<number>(undefined, { name: 'thread' }));
+      const error = await rejectionOf(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => single.run(undefined, { name: 'unsendable' })));
+
+      expect(error).not.toBeInstanceOf(WorkerTaskError);
+      expect(error.name).toBe('TypeError');
+      expect(error.message).toMatch(/task 'unsendable' returned a value that cannot be sent back to the submitting thread: result\.nested\.onDone cannot be cloned/);
+      expect(spansNamed(kit, 'before-return')).toHaveLength(1);
+      expect(spansNamed(kit, 'worker.task unsendable')[0]!.status.code).toBe(SpanStatusCode.ERROR);
+      expect(await withRequestContext({ tenantId: 't1', userId: 'u1' }, () => single.run<number>(undefined, { name: 'thread' }))).toBe(before);
+    } finally {
+      await single.close();
+    }
+  });
+
+  it('a thrown value that is not an Error still comes back as an error, with the thread alive', async () => {
+    kit.reset();
+    const error = await rejectionOf(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => control.run(undefined, { name: 'throwsOddly' })));
+    expect(error).not.toBeInstanceOf(WorkerTaskError);
+    expect(error.message).toBe('[object Object]');
+    expect(spansNamed(kit, 'worker.task throwsOddly')[0]!.status.code).toBe(SpanStatusCode.ERROR);
+  });
+
   it('an unserializable task is a TypeError that blames the task', async () => {
     const error = await rejectionOf(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => pool.run({ increment: false, onDone: () => 1 })));
     expect(error).toBeInstanceOf(TypeError);

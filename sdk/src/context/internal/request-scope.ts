@@ -13,6 +13,7 @@ import { RequestBaggage } from './request-baggage.js';
 import { randomUuid } from './random-uuid.js';
 import { RequestContextImpl } from './request-context.js';
 import { ScopeContext } from './scope-context.js';
+import { thrownText } from '../../errors/internal/thrown.js';
 
 export { requestContextOf };
 
@@ -241,7 +242,7 @@ function identityBaggage(inbound: Baggage | undefined, outer: RequestContextImpl
 
 /** Ends a span's story with the error: status, `error.type` and the exception event. */
 export function recordError(span: Span, error: unknown): void {
-  const err = error instanceof Error ? error : new Error(String(error));
+  const err = error instanceof Error ? error : new Error(thrownText(error));
   span.recordException(err);
   span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
   span.setAttribute('error.type', err.name || 'Error');

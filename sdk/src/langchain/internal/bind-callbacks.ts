@@ -1,6 +1,7 @@
 import { context } from '@opentelemetry/api';
 import { BaseCallbackHandler, type CallbackHandlerMethods } from '@langchain/core/callbacks/base';
 import { consumeCallback } from '@langchain/core/callbacks/promises';
+import { thrownText } from '../../errors/internal/thrown.js';
 
 /** Marks a handler bindCallbacks() made: binding twice changes nothing. */
 const BOUND = Symbol('isotrace.langchain.bound');
@@ -87,6 +88,6 @@ async function runQueued(handler: BaseCallbackHandler, method: string, fn: Handl
   try {
     await fn.apply(handler, args);
   } catch (error) {
-    (handler.raiseError ? console.error : console.warn)(`Error in handler ${handler.constructor.name}, ${method}: ${String(error)}`);
+    (handler.raiseError ? console.error : console.warn)(`Error in handler ${handler.constructor.name}, ${method}: ${thrownText(error)}`);
   }
 }

@@ -19,6 +19,7 @@ import { isStreamResult, traceStream, type StreamScope } from './streaming.js';
 import type { Tool } from './tool.js';
 import { ToolCallImpl } from './tool-call.js';
 import { randomUuid } from '../../context/internal/random-uuid.js';
+import { thrownText } from '../../errors/internal/thrown.js';
 
 /** Longest recorded arguments or result; longer ones are cut and marked. */
 const MAX_RECORDED_LENGTH = 8192;
@@ -278,7 +279,7 @@ function startAttributes(name: string): Readonly<Record<string, CheckedValue>> {
  */
 function recordFailure(span: Span, error: unknown, borrowed: boolean): void {
   if (!borrowed) return recordError(span, error);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : thrownText(error) });
   span.setAttribute('error.type', error instanceof Error ? error.name || 'Error' : 'Error');
 }
 

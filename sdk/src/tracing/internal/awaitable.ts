@@ -1,3 +1,5 @@
+import { thrownText } from '../../errors/internal/thrown.js';
+
 /**
  * `handle` made awaitable, so a start that is synchronous keeps `await start()`
  * working: `then` resolves to `resolved`, the same handle without a `then`
@@ -18,5 +20,5 @@ export function awaitable<T extends object>(handle: T, resolved: T): T & Promise
  * silently does nothing. Never a synchronous throw (promise APIs reject).
  */
 export function failedStart<T>(error: unknown): T & PromiseLike<T> {
-  return Promise.reject(error instanceof Error ? error : new Error(String(error))) as unknown as T & PromiseLike<T>;
+  return Promise.reject(error instanceof Error ? error : new Error(thrownText(error))) as unknown as T & PromiseLike<T>;
 }

@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ContextCarrier } from './carrier.js';
 import type { SpanData } from './span-transfer.js';
 import type { WorkerSetup } from './worker-setup.js';
+import { thrownText } from '../../errors/internal/thrown.js';
 
 /** Marks isotrace's task envelopes, so a worker task can tell them from a plain piscina task. */
 export const ENVELOPE = '__isotrace_task__';
@@ -53,8 +54,10 @@ export function isReply(value: unknown): value is TaskReply {
 }
 
 export function toErrorData(error: unknown): ErrorData {
-  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
-  return { name: error.name, message: error.message, stack: error.stack, code: (error as { code?: unknown }).code };
+  if (!(error instanceof Error)) return { name: 'Error', message: thrownText(error) };
+  const code = (error as { code?: unknown }).code;
+  // Only a code that can cross the thread boundary: the error must reach the submitting thread whatever it holds.
+  return { name: error.name, message: error.message, stack: error.stack, code: typeof code === 'string' || typeof code === 'number' ? code : undefined };
 }
 
 export function fromErrorData(data: ErrorData): Error {

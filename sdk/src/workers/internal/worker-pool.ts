@@ -19,6 +19,7 @@ import { ENVELOPE, fromErrorData, isReply, type TaskEnvelope, type ViolationCoun
 import { serveSharedState } from './shared-state-channel.js';
 import { fromSpanData, type SpanData } from './span-transfer.js';
 import { SetupEncoder } from './worker-setup.js';
+import { thrownText } from '../../errors/internal/thrown.js';
 
 /**
  * Creates a piscina worker pool whose tasks carry the submitting request's
@@ -172,7 +173,7 @@ function countViolations(runtime: Runtime, counts: ViolationCounts): void {
 
 /** Turns piscina's failures into errors that say what happened. */
 function explainRunFailure(error: unknown, envelope: TaskEnvelope, name: string, threadDied: boolean): Error {
-  const err = error instanceof Error ? error : new Error(String(error));
+  const err = error instanceof Error ? error : new Error(thrownText(error));
   if (err.name === 'DataCloneError') {
     const culprit = unclonableValue(envelope);
     return new TypeError(`pool.run(${name}): ${culprit} cannot be sent to a worker thread (${err.message}). Keep request-context values and tasks to structured-clone data.`, { cause: err });
