@@ -40,9 +40,12 @@ export class ForwardingProcessor implements SpanProcessor {
   async shutdown(): Promise<void> {}
 }
 
+/** What take() returns when nothing was counted (most replies): one array, not one per reply. */
+const NO_COUNTS: ViolationCounts = [];
+
 /** A counter that keeps its counts by check until take(): worker threads have no meter. */
 class ViolationTally implements Counter {
-  #counts = new Map<string, number>();
+  readonly #counts = new Map<string, number>();
 
   add(value: number, attributes?: Attributes): void {
     const check = String(attributes?.[AUDIT.check] ?? 'unknown');
@@ -51,7 +54,7 @@ class ViolationTally implements Counter {
 
   /** The counts since the last call, as (check, count) pairs. */
   take(): ViolationCounts {
-    if (this.#counts.size === 0) return [];
+    if (this.#counts.size === 0) return NO_COUNTS;
     const counts: ViolationCounts = [];
     for (const [check, count] of this.#counts) counts.push(check, count);
     this.#counts.clear();
