@@ -1,6 +1,7 @@
 import { context, propagation, SpanStatusCode, type Attributes, type Baggage, type Context, type Link, type Span, type SpanKind } from '@opentelemetry/api';
 import { auditSharedStateAccess } from '../../audit/internal/runtime-audit.js';
 import { RequestContextMissingError } from '../../errors/errors.js';
+import { thrownText } from '../../errors/internal/thrown.js';
 import { GEN_AI } from '../../tools/internal/gen-ai.js';
 import { getRuntime, processState, type Runtime } from '../../tracing/internal/runtime.js';
 import type { RequestContext, RequestContextInit, RequestContextValues, ValueKey } from '../types.js';
@@ -13,7 +14,6 @@ import { RequestBaggage } from './request-baggage.js';
 import { randomUuid } from './random-uuid.js';
 import { RequestContextImpl } from './request-context.js';
 import { ScopeContext } from './scope-context.js';
-import { thrownText } from '../../errors/internal/thrown.js';
 
 export { requestContextOf };
 

@@ -1,8 +1,8 @@
 import type { MessagePort } from 'node:worker_threads';
+import { thrownText } from '../../errors/internal/thrown.js';
 import type { ContextCarrier } from './carrier.js';
 import type { SpanData } from './span-transfer.js';
 import type { WorkerSetup } from './worker-setup.js';
-import { thrownText } from '../../errors/internal/thrown.js';
 
 /** Marks isotrace's task envelopes, so a worker task can tell them from a plain piscina task. */
 export const ENVELOPE = '__isotrace_task__';

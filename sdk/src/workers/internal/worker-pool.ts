@@ -9,6 +9,7 @@ import { AUDIT } from '../../audit/internal/attributes.js';
 import { recordViolation } from '../../audit/internal/runtime-audit.js';
 import { recordError, requestContextOf } from '../../context/internal/request-scope.js';
 import { WorkerTaskError } from '../../errors/errors.js';
+import { thrownText } from '../../errors/internal/thrown.js';
 import { sinkOf } from '../../events/internal/emit.js';
 import { WorkerEventRelay } from '../../events/internal/worker-events.js';
 import { loadModule } from '../../tracing/internal/load-module.js';
@@ -19,7 +20,6 @@ import { ENVELOPE, fromErrorData, isReply, type TaskEnvelope, type ViolationCoun
 import { serveSharedState } from './shared-state-channel.js';
 import { fromSpanData, type SpanData } from './span-transfer.js';
 import { SetupEncoder } from './worker-setup.js';
-import { thrownText } from '../../errors/internal/thrown.js';
 
 /**
  * Creates a piscina worker pool whose tasks carry the submitting request's
