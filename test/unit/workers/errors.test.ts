@@ -138,6 +138,15 @@ describe('pool.run errors', () => {
     expect(spansNamed(kit, 'worker.task throwsOddly')[0]!.status.code).toBe(SpanStatusCode.ERROR);
   });
 
+  it('an Error whose message and code hold functions still comes back, as text, with the thread alive', async () => {
+    kit.reset();
+    const error = await rejectionOf(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => control.run(undefined, { name: 'throwsUnsendable' })));
+    expect(error).not.toBeInstanceOf(WorkerTaskError);
+    expect(error.message).toBe('quota object');
+    expect((error as { code?: unknown }).code).toBeUndefined();
+    expect(spansNamed(kit, 'worker.task throwsUnsendable')[0]!.status.code).toBe(SpanStatusCode.ERROR);
+  });
+
   it('an unserializable task is a TypeError that blames the task', async () => {
     const error = await rejectionOf(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => pool.run({ increment: false, onDone: () => 1 })));
     expect(error).toBeInstanceOf(TypeError);

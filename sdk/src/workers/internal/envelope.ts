@@ -55,9 +55,15 @@ export function isReply(value: unknown): value is TaskReply {
 
 export function toErrorData(error: unknown): ErrorData {
   if (!(error instanceof Error)) return { name: 'Error', message: thrownText(error) };
+  // Text and a plain code only: the error must reach the submitting thread whatever else it holds.
+  const { name, message, stack } = error;
   const code = (error as { code?: unknown }).code;
-  // Only a code that can cross the thread boundary: the error must reach the submitting thread whatever it holds.
-  return { name: error.name, message: error.message, stack: error.stack, code: typeof code === 'string' || typeof code === 'number' ? code : undefined };
+  return {
+    name: typeof name === 'string' ? name : thrownText(name),
+    message: typeof message === 'string' ? message : thrownText(message),
+    stack: typeof stack === 'string' ? stack : undefined,
+    code: typeof code === 'string' || typeof code === 'number' ? code : undefined,
+  };
 }
 
 export function fromErrorData(data: ErrorData): Error {
