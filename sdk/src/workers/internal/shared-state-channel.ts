@@ -53,9 +53,23 @@ export function serveSharedState(channelName: string, store: SharedStateStore): 
   channel.onmessage = (event) => {
     const request = (event as unknown as { data: StoreRequest }).data;
     if (request?.kind !== 'request') return;
-    void answer(store, request).then((reply) => channel.postMessage(reply));
+    void answer(store, request).then((reply) => sendReply(channel, reply));
   };
   return () => channel.close();
+}
+
+/**
+ * Posts a reply. One that cannot be cloned (a store that answered with
+ * something other than data) goes back as an error: never an unhandled
+ * rejection in the thread that owns the store, never a worker left waiting.
+ */
+function sendReply(channel: BroadcastChannel, reply: StoreReply): void {
+  try {
+    channel.postMessage(reply);
+  } catch (error) {
+    const message = `the store's answer cannot be sent to the worker thread (${error instanceof Error ? error.message : thrownText(error)})`;
+    channel.postMessage({ kind: 'reply', id: reply.id, thread: reply.thread, ok: false, error: { name: 'DataCloneError', message } } satisfies StoreReply);
+  }
 }
 
 async function answer(store: SharedStateStore, request: StoreRequest): Promise<StoreReply> {
@@ -84,7 +98,7 @@ async function answer(store: SharedStateStore, request: StoreRequest): Promise<S
   } catch (error) {
     if (error instanceof CompareAndSetConflict) return { ...base, ok: false, conflict: { current: error.current ?? null } };
     const { name, message } = error instanceof Error ? error : new Error(thrownText(error));
-    return { ...base, ok: false, error: { name, message } };
+    return { ...base, ok: false, error: { name: thrownText(name), message: thrownText(message) } };
   }
 }
 
