@@ -2,7 +2,7 @@
 // (workers/internal/shared-state-channel.ts): a store that answers with what cannot
 // cross threads, or fails with an odd error, gives the worker a clear error at once,
 // and the thread that owns the store keeps running.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { getSharedState, withRequestContext } from 'isotrace';
 import { MemoryStore, type SharedStateScope } from 'isotrace/shared-state';
 import { setupTestTracing, type TestTracing } from 'isotrace/testing';
@@ -11,9 +11,13 @@ import { rejectionOf } from './worker-test-helpers.ts';
 
 const CONTROL_WORKER = new URL('../../fixtures/workers/control-worker.ts', import.meta.url);
 
-/** A custom store (served to workers over the channel: it has no worker recipe) with two faulty keys. */
+/** A custom store (served to workers over the channel: it has no worker recipe) with faulty keys. */
 class FaultyStore extends MemoryStore {
+  /** Set while a read of 'slow' waits: calling it answers the read. */
+  answerSlow: (() => void) | undefined;
+
   override async get(scope: SharedStateScope, key: string): Promise<string | undefined> {
+    if (key === 'slow') await new Promise<void>((resolve) => (this.answerSlow = resolve));
     if (key === 'unsendable') return { onRead: () => 1 } as unknown as string;
     if (key === 'odd-error') throw Object.assign(new Error('placeholder'), { message: { toString: () => 'odd store failure' } });
     return super.get(scope, key);
@@ -23,12 +27,13 @@ class FaultyStore extends MemoryStore {
 describe('SharedState in a worker thread, served by the submitting thread', () => {
   let kit: TestTracing;
   let pool: WorkerPool;
+  const store = new FaultyStore();
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
 
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
-    kit = await setupTestTracing({ sharedStateStore: new FaultyStore() });
+    kit = await setupTestTracing({ sharedStateStore: store });
     pool = createWorkerPool({ filename: CONTROL_WORKER, maxThreads: 1, minThreads: 1 });
   });
   afterAll(async () => {
@@ -54,6 +59,18 @@ describe('SharedState in a worker thread, served by the submitting thread', () =
     const error = await rejectionOf(read('odd-error'));
     expect(error.name).toBe('SharedStateUnavailableError');
     expect(error.message).toMatch(/odd store failure/);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('an answer that comes after its pool was destroyed is dropped quietly', async () => {
+    const doomed = createWorkerPool({ filename: CONTROL_WORKER, maxThreads: 1, minThreads: 1 });
+    const reading = rejectionOf(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => doomed.run({ key: 'slow' }, { name: 'readKey' })));
+    await vi.waitFor(() => expect(store.answerSlow).toBeDefined(), { timeout: 10_000 });
+    await doomed.destroy();
+    expect((await reading).message).toMatch(/Terminating worker thread/);
+
+    store.answerSlow!();
+    await new Promise((resolve) => setTimeout(resolve, 50));
     expect(unhandled).toEqual([]);
   });
 });

@@ -59,15 +59,18 @@ export function serveSharedState(channelName: string, store: SharedStateStore): 
 }
 
 /**
- * Posts a reply. One that cannot be cloned (a store that answered with
- * something other than data) goes back as an error: never an unhandled
- * rejection in the thread that owns the store, never a worker left waiting.
+ * Posts a reply, never leaving an unhandled rejection in the thread that owns
+ * the store. One that cannot be cloned (a store that answered with something
+ * other than data) goes back as an error, so the worker is not left waiting;
+ * one whose channel was closed meanwhile (the pool destroyed, isotrace
+ * restarted) has nobody left to wait for it.
  */
 function sendReply(channel: BroadcastChannel, reply: StoreReply): void {
   try {
     channel.postMessage(reply);
   } catch (error) {
-    const message = `the store's answer cannot be sent to the worker thread (${error instanceof Error ? error.message : thrownText(error)})`;
+    if ((error as { name?: unknown } | null)?.name !== 'DataCloneError') return;
+    const message = `the store's answer cannot be sent to the worker thread (${(error as Error).message})`;
     channel.postMessage({ kind: 'reply', id: reply.id, thread: reply.thread, ok: false, error: { name: 'DataCloneError', message } } satisfies StoreReply);
   }
 }
