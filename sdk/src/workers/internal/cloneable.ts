@@ -1,3 +1,5 @@
+import { thrownText } from '../../errors/internal/thrown.js';
+
 /**
  * Where `value` holds what structured clone cannot send (a function, a symbol,
  * a promise, a weak collection), as a path such as `result.items[2].onDone`;
@@ -14,7 +16,7 @@ export function unclonablePath(value: unknown, path = 'result', seen = new Set<o
   seen.add(value);
   if (value instanceof Map) {
     for (const [key, entry] of value) {
-      const found = unclonablePath(key, `${path} key`, seen) ?? unclonablePath(entry, `${path}.get(${String(key)})`, seen);
+      const found = unclonablePath(key, `${path} key`, seen) ?? unclonablePath(entry, `${path}.get(${thrownText(key)})`, seen);
       if (found) return found;
     }
     return undefined;
