@@ -9,38 +9,55 @@ import { thrownText } from '../../errors/internal/thrown.js';
  * results hold in practice, not every host object; what it misses fails as
  * it did before.
  */
-export function unclonablePath(value: unknown, path = 'result', seen = new Set<object>()): string | undefined {
-  if (typeof value === 'function' || typeof value === 'symbol') return path;
+export function unclonablePath(value: unknown): string | undefined {
+  const below = find(value, new Set());
+  return below === undefined ? undefined : `result${below}`;
+}
+
+/** The path from `value` down to what cannot be cloned ('' for `value` itself); built only once something is found. */
+function find(value: unknown, seen: Set<object>): string | undefined {
+  if (typeof value === 'function' || typeof value === 'symbol') return '';
   if (typeof value !== 'object' || value === null || seen.has(value) || sendsAsIs(value)) return undefined;
-  if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || value instanceof WeakRef) return path;
+  if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || value instanceof WeakRef) return '';
   seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (isPlainValue(item)) continue;
+      const below = find(item, seen);
+      if (below !== undefined) return `[${i}]${below}`;
+    }
+    return undefined;
+  }
   if (value instanceof Map) {
     for (const [key, entry] of value) {
-      const found = unclonablePath(key, `${path} key`, seen) ?? unclonablePath(entry, `${path}.get(${thrownText(key)})`, seen);
-      if (found) return found;
+      const inKey = find(key, seen);
+      if (inKey !== undefined) return ` key${inKey}`;
+      const below = find(entry, seen);
+      if (below !== undefined) return `.get(${thrownText(key)})${below}`;
     }
     return undefined;
   }
   if (value instanceof Set) {
     for (const entry of value) {
-      const found = unclonablePath(entry, `${path} entry`, seen);
-      if (found) return found;
-    }
-    return undefined;
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = unclonablePath(value[i], `${path}[${i}]`, seen);
-      if (found) return found;
+      const below = find(entry, seen);
+      if (below !== undefined) return ` entry${below}`;
     }
     return undefined;
   }
   // Structured clone sends an object's own enumerable string-keyed properties.
   for (const key of Object.keys(value)) {
-    const found = unclonablePath((value as Record<string, unknown>)[key], `${path}.${key}`, seen);
-    if (found) return found;
+    const item = (value as Record<string, unknown>)[key];
+    if (isPlainValue(item)) continue;
+    const below = find(item, seen);
+    if (below !== undefined) return `.${key}${below}`;
   }
   return undefined;
+}
+
+/** A string, number, boolean, bigint, undefined or null: always cloned. */
+function isPlainValue(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol');
 }
 
 /** Objects structured clone sends whole, without looking at properties. */
