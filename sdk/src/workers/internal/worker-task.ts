@@ -19,6 +19,8 @@ import { workerTracing } from './worker-tracing.js';
  * the submitting thread. Progress events it emits (emitProgress(), tools'
  * `emit`) reach the submitting request's connection before pool.run()
  * resolves. When the task ends nothing of its request stays in the thread.
+ * The task returns structured-clone data: a result holding a function, a
+ * symbol or a promise fails it with a TypeError naming where.
  * Export the result as the worker file's default (or a named) export:
  *
  * ```ts
