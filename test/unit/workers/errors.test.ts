@@ -130,7 +130,7 @@ describe('pool.run errors', () => {
     }
   });
 
-  it('a thrown value that is not an Error still comes back as an error, with the thread alive', async () => {
+  it('a thrown value that is not an Error comes back as an error carrying its text', async () => {
     kit.reset();
     const error = await rejectionOf(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => control.run(undefined, { name: 'throwsOddly' })));
     expect(error).not.toBeInstanceOf(WorkerTaskError);
@@ -138,7 +138,7 @@ describe('pool.run errors', () => {
     expect(spansNamed(kit, 'worker.task throwsOddly')[0]!.status.code).toBe(SpanStatusCode.ERROR);
   });
 
-  it('an Error whose message and code hold functions still comes back, as text, with the thread alive', async () => {
+  it('an Error whose message and code hold functions comes back as text, not as a dead thread', async () => {
     kit.reset();
     const error = await rejectionOf(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => control.run(undefined, { name: 'throwsUnsendable' })));
     expect(error).not.toBeInstanceOf(WorkerTaskError);
