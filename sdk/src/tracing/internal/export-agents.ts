@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AgentOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { resolve } from 'node:path';
+import { otlpTimeoutFromEnv } from './otel-env.js';
 import { reportOnce } from './report.js';
 
 // The builtin, not its ES module view: building node:http's costs tens of ms at import (it evaluates undici for its lazy exports).
@@ -36,14 +37,16 @@ export class ExportAgents {
    * The `httpAgentOptions` of one signal's exporter: keep-alive agents like the
    * exporter's own, with the same TLS files from the environment (an agent
    * factory replaces the exporter's, which is where it reads them).
-   * `timeoutMillis` is the exporter's export timeout.
+   * `timeoutMillis` is the exporter's export timeout option; without it, the
+   * exporter reads its timeout from the environment, as this does.
    */
-  factoryFor(signal: OtlpSignal, timeoutMillis = DEFAULT_TIMEOUT_MS): (protocol: string) => HttpAgent {
+  factoryFor(signal: OtlpSignal, timeoutMillis?: number): (protocol: string) => HttpAgent {
+    const stallMs = STALLED_AFTER_TIMEOUTS * (timeoutMillis ?? otlpTimeoutFromEnv(signal) ?? DEFAULT_TIMEOUT_MS);
     return (protocol) => {
       const agent = protocol === 'https:' ? new HttpsAgent({ keepAlive: true, ...tlsFromEnv(signal) }) : new HttpAgent({ keepAlive: true });
       const connect = agent.createConnection.bind(agent);
       agent.createConnection = (options, callback) => {
-        if (!this.#closed) return this.#track(connect(options, callback) as Socket | undefined, agent, STALLED_AFTER_TIMEOUTS * timeoutMillis);
+        if (!this.#closed) return this.#track(connect(options, callback) as Socket | undefined, agent, stallMs);
         const refused = new Error('isotrace: tracing was shut down; no more exports are sent.');
         process.nextTick(() => (callback as ((error: Error) => void) | undefined)?.(refused));
         return undefined;

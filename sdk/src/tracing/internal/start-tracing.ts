@@ -18,7 +18,7 @@ import { ExportAgents, type OtlpSignal } from './export-agents.js';
 import { loadModule } from './load-module.js';
 import { activateRuntime, createIsotraceParts, patchBuiltinHttpForEsm, unpatchInstrumentations } from './isotrace-parts.js';
 import { disableGlobals, isGlobalContextManager, registeredGlobals, type OtelGlobal } from './otel-globals.js';
-import { batchSettingsFromEnv, otlpTimeoutFromEnv, otlpTimeoutInEnv, reportUnsupportedOtlpProtocol, resolveServiceName, samplerFromEnv, sdkDisabled } from './otel-env.js';
+import { batchSettingsFromEnv, otlpTimeoutInEnv, reportUnsupportedOtlpProtocol, resolveServiceName, samplerFromEnv, sdkDisabled } from './otel-env.js';
 import { processState, runningRuntime, stopRuntime, type Runtime } from './runtime.js';
 import { StoppableSampler } from './stoppable-sampler.js';
 import { ExportAccounting } from './export-accounting.js';
@@ -326,7 +326,7 @@ function createExporter(options: TracingOptions, timeoutMillis: number | undefin
   if (choice === 'otlp') {
     reportUnsupportedOtlpProtocol('TRACES');
     const { OTLPTraceExporter } = loadModule<typeof TraceExporterModule>('@opentelemetry/exporter-trace-otlp-http');
-    return new OTLPTraceExporter({ ...otlpUrl(options.endpoint, 'v1/traces'), timeoutMillis, httpAgentOptions: agents.factoryFor('TRACES', timeoutMillis ?? otlpTimeoutFromEnv('TRACES')) });
+    return new OTLPTraceExporter({ ...otlpUrl(options.endpoint, 'v1/traces'), timeoutMillis, httpAgentOptions: agents.factoryFor('TRACES', timeoutMillis) });
   }
   return choice;
 }
@@ -338,7 +338,7 @@ function defaultMetricReaders(options: TracingOptions, agents: ExportAgents): IM
   const timeoutMillis = exportTimeoutMs(options, 'METRICS');
   const { OTLPMetricExporter } = loadModule<typeof MetricExporterModule>('@opentelemetry/exporter-metrics-otlp-http');
   const { PeriodicExportingMetricReader } = loadModule<typeof SdkMetricsModule>('@opentelemetry/sdk-metrics');
-  const exporter = new OTLPMetricExporter({ ...otlpUrl(options.endpoint, 'v1/metrics'), timeoutMillis, httpAgentOptions: agents.factoryFor('METRICS', timeoutMillis ?? otlpTimeoutFromEnv('METRICS')) });
+  const exporter = new OTLPMetricExporter({ ...otlpUrl(options.endpoint, 'v1/metrics'), timeoutMillis, httpAgentOptions: agents.factoryFor('METRICS', timeoutMillis) });
   return [new PeriodicExportingMetricReader({ exporter, exportTimeoutMillis: options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS })];
 }
 

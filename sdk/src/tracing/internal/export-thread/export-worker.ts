@@ -16,7 +16,6 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { ExportAccounting } from '../export-accounting.js';
 import { ExportAgents } from '../export-agents.js';
 import { loadModule } from '../load-module.js';
-import { otlpTimeoutFromEnv } from '../otel-env.js';
 import { withinTimeout } from '../within-timeout.js';
 import { CompactReader } from './compact-span.js';
 import { ExportBatcher } from './export-batcher.js';
@@ -101,7 +100,7 @@ function postCounts(): void {
  * the same bytes in one pass, from the Span messages encoded on arrival.
  */
 function createExporter(): SpanExporter {
-  const config = { ...(settings.url === undefined ? {} : { url: settings.url }), timeoutMillis: settings.timeoutMillis, httpAgentOptions: agents.factoryFor('TRACES', settings.timeoutMillis ?? otlpTimeoutFromEnv('TRACES')) };
+  const config = { ...(settings.url === undefined ? {} : { url: settings.url }), timeoutMillis: settings.timeoutMillis, httpAgentOptions: agents.factoryFor('TRACES', settings.timeoutMillis) };
   if (settings.protocol === 'http/json') return new (loadModule<typeof JsonExporterModule>('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter)(config);
   const { OTLPExporterBase } = loadModule<typeof ExporterBaseModule>('@opentelemetry/otlp-exporter-base');
   const { convertLegacyHttpOptions, createOtlpHttpExportDelegate } = loadModule<typeof NodeHttpExportModule>('@opentelemetry/otlp-exporter-base/node-http');
