@@ -21,6 +21,8 @@ const samples: Array<[string, unknown, string | undefined]> = [
   ['a cycle', cyclic, undefined],
   ['maps and sets of data', { m: new Map([['a', 1]]), s: new Set([1, 2]) }, undefined],
   ['a function', () => 1, 'result'],
+  ['a symbol', Symbol('s'), 'result'],
+  ['a number', 7, undefined],
   ['a nested function', { items: [{ ok: 1 }, { onDone: () => 1 }] }, 'result.items[1].onDone'],
   ['a symbol value', { kind: Symbol('k') }, 'result.kind'],
   ['a promise', { later: Promise.resolve(1) }, 'result.later'],

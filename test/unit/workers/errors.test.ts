@@ -125,6 +125,11 @@ describe('pool.run errors', () => {
       expect(spansNamed(kit, 'before-return')).toHaveLength(1);
       expect(spansNamed(kit, 'worker.task unsendable')[0]!.status.code).toBe(SpanStatusCode.ERROR);
       expect(await withRequestContext({ tenantId: 't1', userId: 'u1' }, () => single.run<number>(undefined, { name: 'thread' }))).toBe(before);
+
+      // A result that is itself what cannot be cloned: named as the result.
+      const bare = await rejectionOf(withRequestContext({ tenantId: 't1', userId: 'u1' }, () => single.run({ symbol: true }, { name: 'unsendable' })));
+      expect(bare.message).toMatch(/cannot be sent back to the submitting thread: result cannot be cloned/);
+      expect(await withRequestContext({ tenantId: 't1', userId: 'u1' }, () => single.run<number>(undefined, { name: 'thread' }))).toBe(before);
     } finally {
       await single.close();
     }

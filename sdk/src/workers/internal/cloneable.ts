@@ -10,6 +10,7 @@ import { thrownText } from '../../errors/internal/thrown.js';
  * it did before.
  */
 export function unclonablePath(value: unknown): string | undefined {
+  if (isPlainValue(value)) return undefined;
   const below = find(value, new Set());
   return below === undefined ? undefined : `result${below}`;
 }

@@ -59,7 +59,7 @@ async function runEnvelope(envelope: TaskEnvelope, fn: (task: unknown) => unknow
     // The task (and all it starts) runs in its context; this function's own continuation does not.
     const result = context.with(trace.setSpan(parent, span), startTask, undefined, parent, fn, envelope[1], request, events);
     outcome = isPromise(result) ? await result : result;
-    const unclonable = typeof outcome === 'object' || typeof outcome === 'function' ? unclonablePath(outcome) : undefined;
+    const unclonable = unclonablePath(outcome);
     if (unclonable) throw new TypeError(`Worker task '${name}' returned a value that cannot be sent back to the submitting thread: ${unclonable} cannot be cloned. Return structured-clone data.`);
   } catch (error) {
     recordError(span, error);
