@@ -59,8 +59,8 @@ export function toErrorData(error: unknown): ErrorData {
   const { name, message, stack } = error;
   const code = (error as { code?: unknown }).code;
   return {
-    name: typeof name === 'string' ? name : thrownText(name),
-    message: typeof message === 'string' ? message : thrownText(message),
+    name: thrownText(name),
+    message: thrownText(message),
     stack: typeof stack === 'string' ? stack : undefined,
     code: typeof code === 'string' || typeof code === 'number' ? code : undefined,
   };
