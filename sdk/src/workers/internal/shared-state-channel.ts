@@ -2,7 +2,7 @@ import { BroadcastChannel, threadId } from 'node:worker_threads';
 import { SharedStateConflictError, SharedStateUnavailableError, SharedStateValueError } from '../../errors/errors.js';
 import { reportOnce } from '../../tracing/internal/report.js';
 import type { SharedStateScope, SharedStateStore } from '../../shared-state/types.js';
-import { thrownText } from '../../errors/internal/thrown.js';
+import { toErrorData } from './envelope.js';
 
 // SharedState for worker threads whose store lives in the submitting thread
 // (MemoryStore): requests travel over a BroadcastChannel named per pool and
@@ -100,8 +100,8 @@ async function answer(store: SharedStateStore, request: StoreRequest): Promise<S
     }
   } catch (error) {
     if (error instanceof CompareAndSetConflict) return { ...base, ok: false, conflict: { current: error.current ?? null } };
-    const { name, message } = error instanceof Error ? error : new Error(thrownText(error));
-    return { ...base, ok: false, error: { name: thrownText(name), message: thrownText(message) } };
+    const { name, message } = toErrorData(error);
+    return { ...base, ok: false, error: { name, message } };
   }
 }
 
